@@ -1,0 +1,33 @@
+"""`IpAddress` / `NotIpAddress`: IPv4 and IPv6 addresses against CIDR ranges, compared numerically."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from dockgate_server.policy.glob import Chunk
+
+__all__ = ["address", "contains", "policy_network"]
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def address(value: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def policy_network(chunks: Sequence[Chunk]) -> Network | None:
+    """A CIDR range; a bare address is a /32 (IPv4) or /128 (IPv6) range."""
+    try:
+        return ipaddress.ip_network("".join(chunk.text for chunk in chunks), strict=False)
+    except ValueError:
+        return None
+
+
+def contains(request: Address, policy: Network) -> bool:
+    # IAM: an IPv4 caller is never inside an IPv6 range, nor the reverse
+    return request.version == policy.version and request in policy

@@ -1,0 +1,241 @@
+"""Combine the policies that bear on a request in IAM's order (semantics §7.4) into a Decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dockgate_server.engine.compile import CompiledPolicy, CompiledStatement
+from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
+from dockgate_server.engine.request import Request
+from dockgate_server.policy.model import Effect, PolicyKind
+from dockgate_server.policy.principal import CallerKind, PrincipalMatch
+
+__all__ = ["PolicySet", "authorize"]
+
+Level = tuple[CompiledPolicy, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """Every policy that bears on one request, compiled."""
+
+    identity: tuple[CompiledPolicy, ...] = ()
+    resource: CompiledPolicy | None = None
+    boundary: CompiledPolicy | None = None
+    session: CompiledPolicy | None = None
+    service_control: tuple[Level, ...] | None = None
+    """levels from the organization root to the principal's account; None: no SCPs apply"""
+    resource_control: tuple[Level, ...] | None = None
+    """levels for the resource's account, besides AWS's allow-all RCP; None: no RCPs apply"""
+
+
+_PHASES = {
+    PolicyKind.IDENTITY: Phase.IDENTITY_POLICY,
+    PolicyKind.REPOSITORY: Phase.RESOURCE_POLICY,
+    PolicyKind.BOUNDARY: Phase.PERMISSIONS_BOUNDARY,
+    PolicyKind.SESSION: Phase.SESSION_POLICY,
+    PolicyKind.SCP: Phase.SERVICE_CONTROL_POLICY,
+    PolicyKind.RCP: Phase.RESOURCE_CONTROL_POLICY,
+}
+
+_DIRECT = (PrincipalMatch.DIRECT, PrincipalMatch.WILDCARD)
+_ENTITY = (PrincipalMatch.ROLE_OF_SESSION, PrincipalMatch.USER_OF_FEDERATED_SESSION)
+
+Match = tuple[CompiledStatement, PrincipalMatch]
+
+
+def authorize(request: Request, policies: PolicySet) -> Decision:
+    """Decide `request` against `policies` exactly as IAM would for Amazon ECR."""
+    return _Evaluation(request, policies).decide()
+
+
+class _Evaluation:
+    """One request's pass through the flow; statement matching happens once per statement."""
+
+    def __init__(self, request: Request, policies: PolicySet) -> None:
+        self.request = request
+        self.caller = request.caller
+        self.errors: list[str] = []
+        caller = self.caller
+        is_service = caller.kind is CallerKind.SERVICE
+        # IAM: root and service principals have no identity policies, boundary or session
+        has_identity = not is_service and caller.kind is not CallerKind.ROOT
+        self.has_boundary = has_identity and policies.boundary is not None
+        self.identity = self.scan_all(policies.identity) if has_identity else []
+        self.boundary = self.scan(policies.boundary) if self.has_boundary else None
+        self.session = (
+            self.scan(policies.session) if has_identity and policies.session else None
+        )
+        # IAM: a request for `*` involves no repository, so no repository policy applies
+        self.resource = (
+            self.scan(policies.resource)
+            if policies.resource is not None and request.resource_arn is not None
+            else None
+        )
+        # IAM: SCPs bind IAM principals and root, not service principals or service-linked roles
+        scp_applies = not is_service and not caller.service_linked
+        self.scp_levels = (
+            [self.scan_all(level) for level in policies.service_control]
+            if policies.service_control is not None and scp_applies
+            else None
+        )
+        self.rcp_levels = (
+            [self.scan_all(level) for level in policies.resource_control]
+            if policies.resource_control is not None and not caller.service_linked
+            else None
+        )
+
+    # -- matching ---------------------------------------------------------------------------
+
+    def scan(self, policy: CompiledPolicy) -> list[Match]:
+        """The statements of `policy` that match the request, with how they name the caller."""
+        request = self.request
+        found = []
+        for statement in policy.statements:
+            if not statement.matches_action(request) or not statement.matches_resource(request):
+                continue
+            kind = statement.principal_match(self.caller, self.has_boundary)
+            if kind is PrincipalMatch.NONE:
+                continue
+            if statement.matches_conditions(request, self.errors):
+                found.append((statement, kind))
+        return found
+
+    def scan_all(self, policies: Iterable[CompiledPolicy]) -> list[Match]:
+        return [match for policy in policies for match in self.scan(policy)]
+
+    # -- the flow ---------------------------------------------------------------------------
+
+    def decide(self) -> Decision:
+        denies = [s for s, _ in self.every_match() if s.effect is Effect.DENY]
+        if denies:
+            return self.answer(Outcome.EXPLICITLY_DENIED, [_statement_reason(s) for s in denies])
+        failed_level = self.failed_scp_level()
+        if failed_level is not None:
+            return self.answer(
+                Outcome.IMPLICITLY_DENIED,
+                [Reason(Phase.SERVICE_CONTROL_POLICY,
+                        f"no service control policy at level {failed_level} allows the request")],
+            )
+        # RCP gate: AWS's RCPFullAWSAccess allows at every level, and customer RCPs only deny
+        if self.caller.kind is CallerKind.SERVICE:
+            return self.decide_service()
+        return self.decide_principal()
+
+    def every_match(self) -> Iterable[Match]:
+        groups: list[list[Match] | None] = [
+            self.identity, self.boundary, self.session, self.resource,
+            *(self.scp_levels or []), *(self.rcp_levels or []),
+        ]
+        for group in groups:
+            yield from group or []
+
+    def failed_scp_level(self) -> int | None:
+        """The first SCP level with no matching Allow (IAM: every level must allow)."""
+        for number, level in enumerate(self.scp_levels or []):
+            if not _allows(level):
+                return number
+        return None
+
+    def decide_service(self) -> Decision:
+        # IAM: a service principal is allowed only by a resource policy naming it (or `*`)
+        grants = [s for s, kind in self.resource or [] if s.effect is Effect.ALLOW and kind in _DIRECT]
+        if grants:
+            return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in grants])
+        return self.answer(
+            Outcome.IMPLICITLY_DENIED,
+            [Reason(Phase.RESOURCE_POLICY, "no repository policy statement allows this service principal")],
+        )
+
+    def decide_principal(self) -> Decision:
+        caller = self.caller
+        is_root = caller.kind is CallerKind.ROOT
+        boundary_ok = self.boundary is None or _allows(self.boundary)
+        if caller.kind is CallerKind.FEDERATED_USER:
+            # IAM: a federated user's session has no identity-side permissions without one
+            session_ok = self.session is not None and _allows(self.session)
+        else:
+            session_ok = self.session is None or _allows(self.session)
+        limits_ok = boundary_ok and session_ok
+        identity_allows = _allowing(self.identity)
+        identity_ok = is_root or (bool(identity_allows) and limits_ok)
+        resource = [(s, kind) for s, kind in self.resource or [] if s.effect is Effect.ALLOW]
+        direct = [s for s, kind in resource if kind in _DIRECT]
+        entity = [s for s, kind in resource if kind in _ENTITY]
+        account = [s for s, kind in resource if kind is PrincipalMatch.ACCOUNT]
+        limit_reasons = self.limit_reasons()
+        identity_reasons = (
+            [Reason(Phase.ROOT_USER, "the root user is allowed in its own account")]
+            if is_root
+            else [_statement_reason(s) for s in identity_allows] + limit_reasons
+        )
+        if not self.request.is_cross_account:
+            # IAM: a grant to the caller itself, or to `*`, is not limited by boundary or session
+            if direct:
+                return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in direct])
+            if entity and limits_ok:
+                return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in entity] + limit_reasons)
+            if identity_ok:
+                return self.answer(Outcome.ALLOWED, identity_reasons)
+            return self.answer(Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, True))
+        # IAM: cross-account needs both sides; boundaries and session policies always apply
+        granted = direct + entity + account
+        if identity_ok and granted:
+            return self.answer(
+                Outcome.ALLOWED, identity_reasons + [_statement_reason(s) for s in granted]
+            )
+        return self.answer(
+            Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, bool(granted))
+        )
+
+    def limit_reasons(self) -> list[Reason]:
+        """The boundary and session statements that let an allow through, and the SCP allows."""
+        allows = _allowing(self.boundary or []) + _allowing(self.session or [])
+        for level in self.scp_levels or []:
+            allows += _allowing(level)[:1]
+        return [_statement_reason(s) for s in allows]
+
+    def denial_reasons(self, is_root: bool, limits_ok: bool, resource_side_ok: bool) -> list[Reason]:
+        reasons = []
+        action = self.request.action
+        if not is_root and not _allowing(self.identity):
+            reasons.append(Reason(Phase.IDENTITY_POLICY, f"no identity-based policy allows `{action}`"))
+        if self.boundary is not None and not _allows(self.boundary):
+            reasons.append(Reason(Phase.PERMISSIONS_BOUNDARY, f"the permissions boundary does not allow `{action}`"))
+        if self.caller.kind is CallerKind.FEDERATED_USER and self.session is None:
+            reasons.append(Reason(Phase.SESSION_POLICY, "a federated user's session has no permissions without a session policy"))
+        elif self.session is not None and not _allows(self.session):
+            reasons.append(Reason(Phase.SESSION_POLICY, f"the session policy does not allow `{action}`"))
+        if self.request.is_cross_account and not resource_side_ok:
+            reasons.append(Reason(
+                Phase.RESOURCE_POLICY,
+                f"cross-account request: no repository policy of account "
+                f"`{self.request.resource_account}` allows the caller",
+            ))
+        if not reasons and not limits_ok:
+            reasons.append(Reason(Phase.IDENTITY_POLICY, "the permissions boundary or session policy limits the grant"))
+        return reasons
+
+    def answer(self, outcome: Outcome, reasons: list[Reason]) -> Decision:
+        return Decision(outcome, tuple(reasons), tuple(dict.fromkeys(self.errors)))
+
+
+def _allowing(matches: Iterable[Match]) -> list[CompiledStatement]:
+    return [statement for statement, _ in matches if statement.effect is Effect.ALLOW]
+
+
+def _allows(matches: Iterable[Match]) -> bool:
+    return any(statement.effect is Effect.ALLOW for statement, _ in matches)
+
+
+def _statement_reason(statement: CompiledStatement) -> Reason:
+    verb = "allows" if statement.effect is Effect.ALLOW else "denies"
+    return Reason(
+        _PHASES[statement.kind],
+        f"statement {statement.index} of `{statement.policy}` {verb} the request",
+        statement.effect,
+        statement.policy,
+        statement.index,
+        statement.sid,
+    )

@@ -1,0 +1,200 @@
+"""Compile validated policies once: patterns classified, operators bound, variables left as holes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockgate_server.conditions.evaluate import (
+    CompiledCondition,
+    compile_condition,
+    evaluate_condition,
+)
+from dockgate_server.conditions.keys import single_value
+from dockgate_server.engine.request import Request
+from dockgate_server.policy.arn import split_arn_pattern
+from dockgate_server.policy.glob import Glob, compile_chunks, compile_glob
+from dockgate_server.policy.model import Effect, Policy, PolicyKind, Statement
+from dockgate_server.policy.principal import (
+    Caller,
+    PrincipalEntry,
+    PrincipalMatch,
+    classify_principal,
+    exempts_caller,
+)
+from dockgate_server.policy.variables import (
+    Template,
+    fixed_chunks,
+    has_variables,
+    literal_template,
+    parse_template,
+    resolve_template,
+)
+
+__all__ = [
+    "CompiledAction",
+    "CompiledPolicy",
+    "CompiledResource",
+    "CompiledStatement",
+    "compile_policy",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAction:
+    """`*`, or a service prefix and a case-folded name pattern."""
+
+    service: str | None
+    """None for `*` (every action of every service)"""
+    name: Glob | None
+
+    def matches(self, service: str, name: str) -> bool:
+        if self.service is None:
+            return True
+        return self.service == service and self.name is not None and self.name.matches(name)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledResource:
+    """`*`, or an ARN pattern matched part by part; the remainder may wait for variables."""
+
+    text: str
+    everything: bool
+    partition: Glob | None = None
+    service: str = ""
+    region: Glob | None = None
+    account: Glob | None = None
+    remainder: Glob | None = None
+    template: Template | None = None
+    """the remainder with variables, resolved per request"""
+
+    def matches(self, request: Request) -> bool:
+        if self.everything:
+            return True
+        arn = request.resource_arn
+        if arn is None:
+            return False  # IAM: only `*` covers an action that takes no resource
+        if arn.service != self.service:
+            return False
+        assert self.partition and self.region and self.account
+        if not (
+            self.partition.matches(arn.partition)
+            and self.region.matches(arn.region)
+            and self.account.matches(arn.account)
+        ):
+            return False
+        if self.remainder is not None:
+            return self.remainder.matches(arn.resource)
+        assert self.template is not None
+        chunks = resolve_template(self.template, lambda key: single_value(request.context, key))
+        # IAM: an entry whose variable has no value matches nothing
+        return chunks is not None and compile_chunks(chunks).matches(arn.resource)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    policy: str
+    kind: PolicyKind
+    index: int
+    sid: str | None
+    effect: Effect
+    actions: tuple[CompiledAction, ...]
+    not_action: bool
+    resources: tuple[CompiledResource, ...] | None
+    not_resource: bool
+    principals: tuple[PrincipalEntry, ...] | None
+    not_principal: bool
+    conditions: tuple[CompiledCondition, ...]
+
+    def matches_action(self, request: Request) -> bool:
+        hit = any(a.matches(request.service, request.action_name) for a in self.actions)
+        return hit != self.not_action
+
+    def matches_resource(self, request: Request) -> bool:
+        if self.resources is None:
+            return True  # a repository policy statement without Resource covers its repository
+        hit = any(resource.matches(request) for resource in self.resources)
+        return hit != self.not_resource
+
+    def principal_match(self, caller: Caller, has_boundary: bool) -> PrincipalMatch:
+        """How `Principal` names the caller; for `NotPrincipal`, Wildcard unless exempt."""
+        if self.principals is None:
+            return PrincipalMatch.WILDCARD
+        if self.not_principal:
+            # IAM: a Deny with NotPrincipal binds a caller with a permissions boundary whatever
+            # it lists (semantics §7.6)
+            if has_boundary and self.effect is Effect.DENY:
+                return PrincipalMatch.WILDCARD
+            exempt = any(exempts_caller(entry, caller) for entry in self.principals)
+            return PrincipalMatch.NONE if exempt else PrincipalMatch.WILDCARD
+        best = PrincipalMatch.NONE
+        for entry in self.principals:
+            found = classify_principal(entry, caller)
+            if found.rank > best.rank:
+                best = found
+        return best
+
+    def matches_conditions(self, request: Request, errors: list[str]) -> bool:
+        return all(evaluate_condition(c, request.context, errors) for c in self.conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    name: str
+    kind: PolicyKind
+    statements: tuple[CompiledStatement, ...]
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    return CompiledPolicy(
+        policy.name,
+        policy.kind,
+        tuple(_compile_statement(policy, statement) for statement in policy.statements),
+    )
+
+
+def _compile_statement(policy: Policy, statement: Statement) -> CompiledStatement:
+    resources = None
+    if statement.resources is not None:
+        resources = tuple(_compile_resource(text, policy.has_variables) for text in statement.resources)
+    return CompiledStatement(
+        policy.name,
+        policy.kind,
+        statement.index,
+        statement.sid,
+        statement.effect,
+        tuple(_compile_action(text) for text in statement.actions),
+        statement.not_action,
+        resources,
+        statement.not_resource,
+        statement.principals,
+        statement.not_principal,
+        tuple(compile_condition(c, policy.has_variables) for c in statement.conditions),
+    )
+
+
+def _compile_action(text: str) -> CompiledAction:
+    if text == "*":
+        return CompiledAction(None, None)
+    service, _, name = text.partition(":")
+    return CompiledAction(service.lower(), compile_glob(name, fold_case=True))
+
+
+def _compile_resource(text: str, variables: bool) -> CompiledResource:
+    if text == "*":
+        return CompiledResource(text, True)
+    parts = split_arn_pattern(text)
+    assert parts is not None  # validation rejected anything else
+    _, partition, service, region, account, remainder = parts
+    template = parse_template(remainder) if variables else literal_template(remainder)
+    pending = template if has_variables(template) else None
+    glob = None if pending else compile_chunks(fixed_chunks(template))
+    return CompiledResource(
+        text,
+        False,
+        compile_glob(partition),
+        service,
+        compile_glob(region),
+        compile_glob(account),
+        glob,
+        pending,
+    )

@@ -1,0 +1,136 @@
+"""A typed request: the caller, the action, the resource, and the context its conditions read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from dockgate_server.conditions.keys import Context, ContextValue, normalize_value
+from dockgate_server.policy.arn import Arn, split_arn
+from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
+
+__all__ = ["Request", "RequestError", "build_request"]
+
+RawContext = Mapping[str, str | Sequence[str]]
+
+
+class RequestError(ValueError):
+    """A request that cannot be decided: a malformed principal, action, resource or context."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    caller: Caller
+    action: str
+    service: str
+    """the action's service prefix, lower-cased"""
+    action_name: str
+    """the action's name, lower-cased (actions match case-insensitively)"""
+    resource: str
+    resource_arn: Arn | None
+    """None for `*`, an action that takes no resource"""
+    resource_account: str | None
+    context: Context
+
+    @property
+    def is_cross_account(self) -> bool:
+        account = self.caller.account
+        return account is not None and self.resource_account is not None and (
+            account != self.resource_account
+        )
+
+
+def build_request(
+    principal: str,
+    action: str,
+    resource: str,
+    context: RawContext | None = None,
+    *,
+    principal_tags: Mapping[str, str] | None = None,
+    resource_tags: Mapping[str, str] | None = None,
+) -> Request:
+    """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win."""
+    try:
+        caller = parse_caller(principal)
+    except ValueError as problem:
+        raise RequestError(str(problem)) from None
+    service, action_name = _split_action(action)
+    resource_arn = _parse_resource(resource)
+    supplied = _normalize_context(context or {})
+    derived = _derive_keys(caller, resource_arn, principal_tags or {}, resource_tags or {})
+    merged: dict[str, ContextValue] = {**derived, **supplied}
+    resource_account = resource_arn.account if resource_arn and resource_arn.account else None
+    if resource_account is None:
+        given = merged.get("aws:resourceaccount")
+        resource_account = given if isinstance(given, str) else caller.account
+    if resource_account is not None:
+        merged.setdefault("aws:resourceaccount", resource_account)
+    return Request(
+        caller, action, service, action_name, resource, resource_arn, resource_account, merged
+    )
+
+
+def _split_action(action: str) -> tuple[str, str]:
+    prefix, colon, name = action.partition(":")
+    valid_prefix = prefix and all(c.isascii() and (c.isalnum() or c == "-") for c in prefix)
+    valid_name = name and name.isascii() and name.isalnum()
+    if not colon or not valid_prefix or not valid_name:
+        raise RequestError(f"action `{action}` must be `service:Action` (letters and digits)")
+    return prefix.lower(), name.lower()
+
+
+def _parse_resource(resource: str) -> Arn | None:
+    if resource == "*":
+        return None
+    arn = split_arn(resource)
+    if arn is None or not arn.partition or not arn.service:
+        raise RequestError(f"resource `{resource}` must be `*` or an ARN")
+    if "*" in resource or "?" in resource:
+        raise RequestError(f"resource `{resource}` must name one resource, without wildcards")
+    return arn
+
+
+def _normalize_context(context: RawContext) -> dict[str, ContextValue]:
+    normalized: dict[str, ContextValue] = {}
+    for key, value in context.items():
+        if not isinstance(key, str) or not key:
+            raise RequestError(f"context key `{key}` must be a non-empty string")
+        if not isinstance(value, str) and not (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        ):
+            raise RequestError(f"context key `{key}` must have a string or a list of strings")
+        lowered = key.lower()
+        if lowered in normalized:
+            raise RequestError(f"context key `{key}` is given twice (keys ignore letter case)")
+        normalized[lowered] = normalize_value(lowered, value)
+    return normalized
+
+
+def _derive_keys(
+    caller: Caller,
+    resource_arn: Arn | None,
+    principal_tags: Mapping[str, str],
+    resource_tags: Mapping[str, str],
+) -> dict[str, ContextValue]:
+    keys: dict[str, ContextValue] = {}
+    is_service = caller.kind is CallerKind.SERVICE
+    keys["aws:principalisawsservice"] = "true" if is_service else "false"
+    if is_service:
+        keys["aws:principalservicename"] = caller.name
+    else:
+        keys["aws:principalarn"] = caller.principal_arn or caller.arn
+        keys["aws:principalaccount"] = caller.account or ""
+        keys["aws:principaltype"] = caller.principal_type or ""
+    if caller.kind is CallerKind.USER:
+        keys["aws:username"] = caller.name
+    elif caller.kind is CallerKind.ROOT:
+        keys["aws:userid"] = caller.account or ""
+    elif caller.kind is CallerKind.FEDERATED_USER:
+        keys["aws:userid"] = f"{caller.account}:{caller.name}"
+    for tag, value in principal_tags.items():
+        keys[f"aws:principaltag/{tag.lower()}"] = value
+    if resource_arn is not None:  # `*` actions carry no resource tags
+        for tag, value in resource_tags.items():
+            keys[f"aws:resourcetag/{tag.lower()}"] = value
+            keys[f"ecr:resourcetag/{tag.lower()}"] = value
+    return keys
