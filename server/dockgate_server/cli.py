@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dockgate",
-        description="Authorization decisions for container registries, as AWS IAM makes them for Amazon ECR.",
+        description="Authorization decisions for container registries, as AWS IAM makes them "
+        "for Amazon ECR.",
     )
     parser.add_argument("--version", action="version", version=f"dockgate {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -47,7 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="validate one policy document and print every finding with its JSON pointer",
         description="Exits 1 when the policy has an error; warnings alone exit 0.",
     )
-    validate.add_argument("file", metavar="FILE", help="a policy JSON file, or - for standard input")
+    validate.add_argument(
+        "file", metavar="FILE", help="a policy JSON file, or - for standard input"
+    )
     validate.add_argument(
         "--kind",
         choices=[str(kind) for kind in PolicyKind],
@@ -60,7 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _open(name: str) -> TextIO:
-    return sys.stdin if name == "-" else Path(name).open(encoding="utf-8")  # noqa: SIM115
+    return sys.stdin if name == "-" else Path(name).open(encoding="utf-8")
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
@@ -88,8 +91,16 @@ def _validate(arguments: argparse.Namespace) -> int:
     findings = validate_policy(document, kind=PolicyKind(arguments.kind), name=name)
     for finding in findings:
         if arguments.json:
-            print(json.dumps({"severity": str(finding.severity), "policy": finding.policy,
-                              "pointer": finding.pointer, "message": finding.message}))
+            print(
+                json.dumps(
+                    {
+                        "severity": str(finding.severity),
+                        "policy": finding.policy,
+                        "pointer": finding.pointer,
+                        "message": finding.message,
+                    }
+                )
+            )
         else:
             print(f"{finding.severity}: {finding}")
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)

@@ -1,4 +1,4 @@
-"""Simulation cases (`shared/spec/simulation-cases.md`) in, decisions out; the CLI and RPC share it."""
+"""Simulation cases (the spec's JSON Lines format) in, decisions out; CLI and RPC share it."""
 
 from __future__ import annotations
 
@@ -15,16 +15,35 @@ from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, parse_policy
 from dockgate_server.policy.principal import CallerKind
 
-__all__ = ["ERROR", "CaseError", "CaseResult", "SimulationCase", "load_case", "run_case", "simulate_lines"]
+__all__ = [
+    "ERROR",
+    "CaseError",
+    "CaseResult",
+    "SimulationCase",
+    "load_case",
+    "run_case",
+    "simulate_lines",
+]
 
 ERROR = "Error"
 """The decision of a case whose input is rejected, and the `expect` of a case that must be."""
 
 _EXPECTATIONS = frozenset({*(str(o) for o in Outcome), ERROR})
 _CASE_FIELDS = frozenset(
-    {"id", "note", "request", "identityPolicies", "resourcePolicy", "permissionsBoundary",
-     "sessionPolicy", "serviceControlPolicies", "resourceControlPolicies", "principalTags",
-     "resourceTags", "expect"}
+    {
+        "id",
+        "note",
+        "request",
+        "identityPolicies",
+        "resourcePolicy",
+        "permissionsBoundary",
+        "sessionPolicy",
+        "serviceControlPolicies",
+        "resourceControlPolicies",
+        "principalTags",
+        "resourceTags",
+        "expect",
+    }
 )
 _REQUEST_FIELDS = frozenset({"principal", "action", "resource", "context"})
 
@@ -83,7 +102,9 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[CaseResult]:
         try:
             raw = load_json(line)
         except ValueError as problem:
-            yield CaseResult(f"line {number}", ERROR, None, error=f"line {number}: invalid JSON: {problem}")
+            yield CaseResult(
+                f"line {number}", ERROR, None, error=f"line {number}: invalid JSON: {problem}"
+            )
             continue
         yield run_case(raw, fallback_id=f"line {number}")
 
@@ -92,15 +113,22 @@ def run_case(raw: object, *, fallback_id: str = "case") -> CaseResult:
     case_id = fallback_id
     expect: str | None = None
     if isinstance(raw, dict):
-        case_id = raw.get("id") if isinstance(raw.get("id"), str) else fallback_id
-        expect = raw.get("expect") if raw.get("expect") in _EXPECTATIONS else None
+        given_id, given_expect = raw.get("id"), raw.get("expect")
+        case_id = given_id if isinstance(given_id, str) else fallback_id
+        expect = given_expect if given_expect in _EXPECTATIONS else None
     try:
         case = load_case(raw, fallback_id=fallback_id)
     except CaseError as problem:
         return CaseResult(case_id, ERROR, expect, error=f"case `{case_id}`: {problem}")
     decision = decide_case(case)
-    return CaseResult(case.id, str(decision.outcome), case.expect, decision.reasons,
-                      errors=decision.errors, warnings=case.warnings)
+    return CaseResult(
+        case.id,
+        str(decision.outcome),
+        case.expect,
+        decision.reasons,
+        errors=decision.errors,
+        warnings=case.warnings,
+    )
 
 
 def decide_case(case: SimulationCase) -> Decision:
@@ -119,7 +147,9 @@ def load_case(raw: object, *, fallback_id: str = "case") -> SimulationCase:
         raise CaseError("`id` must be a string")
     expect = raw.get("expect")
     if expect is not None and expect not in _EXPECTATIONS:
-        raise CaseError(f"`expect` must be one of {', '.join(sorted(_EXPECTATIONS))}, got `{expect}`")
+        raise CaseError(
+            f"`expect` must be one of {', '.join(sorted(_EXPECTATIONS))}, got `{expect}`"
+        )
     request = _load_request(raw)
     warnings: list[str] = []
     identity = [
@@ -127,7 +157,9 @@ def load_case(raw: object, *, fallback_id: str = "case") -> SimulationCase:
         for index, document in enumerate(_list_field(raw, "identityPolicies"))
     ]
     if request.caller.kind is CallerKind.ROOT and (identity or raw.get("permissionsBoundary")):
-        warnings.append("identity policies and boundaries cannot be attached to the root user: ignored")
+        warnings.append(
+            "identity policies and boundaries cannot be attached to the root user: ignored"
+        )
     policies = PolicySet(
         identity=tuple(identity),
         resource=_optional(raw, "resourcePolicy", PolicyKind.REPOSITORY),
@@ -191,7 +223,9 @@ def _optional(raw: Mapping[str, Any], name: str, kind: PolicyKind) -> CompiledPo
     return None if document is None else _compile(document, kind, name)
 
 
-def _levels(raw: Mapping[str, Any], name: str, kind: PolicyKind) -> tuple[tuple[CompiledPolicy, ...], ...] | None:
+def _levels(
+    raw: Mapping[str, Any], name: str, kind: PolicyKind
+) -> tuple[tuple[CompiledPolicy, ...], ...] | None:
     levels = raw.get(name)
     if levels is None:
         return None

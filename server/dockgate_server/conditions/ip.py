@@ -1,4 +1,4 @@
-"""`IpAddress` / `NotIpAddress`: IPv4 and IPv6 addresses against CIDR ranges, compared numerically."""
+"""`IpAddress` / `NotIpAddress`: IPv4 and IPv6 addresses in CIDR ranges, compared as numbers."""
 
 from __future__ import annotations
 

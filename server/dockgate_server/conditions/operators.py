@@ -32,7 +32,7 @@ class OperatorSpec:
     """whether `${…}` in its values is a variable (String, Arn and Bool only)"""
 
 
-def _family(
+def _family(  # noqa: PLR0917 - a table row reads best positionally
     family: str,
     request_value: Callable[[str], Any],
     policy_value: Callable[[Sequence[Chunk]], Any],
@@ -51,8 +51,9 @@ def _family(
     return specs
 
 
-def _ordered(family: str, request: Callable[[str], Any], policy: Callable[..., Any], prefix: str
-             ) -> list[OperatorSpec]:
+def _ordered(
+    family: str, request: Callable[[str], Any], policy: Callable[..., Any], prefix: str
+) -> list[OperatorSpec]:
     return _family(
         family,
         request,
@@ -70,25 +71,58 @@ def _ordered(family: str, request: Callable[[str], Any], policy: Callable[..., A
 
 
 _SPECS: list[OperatorSpec] = [
-    *_family("a string", string.text, string.joined, True,
-             {"StringEquals": string.equals}, {"StringNotEquals": string.equals}),
-    *_family("a string", string.text_folded, string.folded, True,
-             {"StringEqualsIgnoreCase": string.equals},
-             {"StringNotEqualsIgnoreCase": string.equals}),
-    *_family("a string", string.text, string.pattern, True,
-             {"StringLike": string.like}, {"StringNotLike": string.like}),
+    *_family(
+        "a string",
+        string.text,
+        string.joined,
+        True,
+        {"StringEquals": string.equals},
+        {"StringNotEquals": string.equals},
+    ),
+    *_family(
+        "a string",
+        string.text_folded,
+        string.folded,
+        True,
+        {"StringEqualsIgnoreCase": string.equals},
+        {"StringNotEqualsIgnoreCase": string.equals},
+    ),
+    *_family(
+        "a string",
+        string.text,
+        string.pattern,
+        True,
+        {"StringLike": string.like},
+        {"StringNotLike": string.like},
+    ),
     *_ordered("a number", numeric.number, numeric.policy_number, "Numeric"),
     *_ordered("a date", date.instant, date.policy_instant, "Date"),
-    *_family("a boolean", boolean.boolean, boolean.policy_boolean, True,
-             {"Bool": operator.eq}, {}),
-    *_family("base64 data", binary.decoded, binary.policy_decoded, False,
-             {"BinaryEquals": operator.eq}, {}),
-    *_family("an IP address", ip.address, ip.policy_network, False,
-             {"IpAddress": ip.contains}, {"NotIpAddress": ip.contains}),
+    *_family("a boolean", boolean.boolean, boolean.policy_boolean, True, {"Bool": operator.eq}, {}),
+    *_family(
+        "base64 data",
+        binary.decoded,
+        binary.policy_decoded,
+        False,
+        {"BinaryEquals": operator.eq},
+        {},
+    ),
+    *_family(
+        "an IP address",
+        ip.address,
+        ip.policy_network,
+        False,
+        {"IpAddress": ip.contains},
+        {"NotIpAddress": ip.contains},
+    ),
     # IAM: ArnEquals honours wildcards exactly like ArnLike
-    *_family("an ARN", arn.arn_parts, arn.policy_arn, True,
-             {"ArnEquals": arn.like, "ArnLike": arn.like},
-             {"ArnNotEquals": arn.like, "ArnNotLike": arn.like}),
+    *_family(
+        "an ARN",
+        arn.arn_parts,
+        arn.policy_arn,
+        True,
+        {"ArnEquals": arn.like, "ArnLike": arn.like},
+        {"ArnNotEquals": arn.like, "ArnNotLike": arn.like},
+    ),
 ]
 
 OPERATORS: dict[str, OperatorSpec] = {spec.name: spec for spec in _SPECS}

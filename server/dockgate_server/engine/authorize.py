@@ -63,10 +63,10 @@ class _Evaluation:
         has_identity = not is_service and caller.kind is not CallerKind.ROOT
         self.has_boundary = has_identity and policies.boundary is not None
         self.identity = self.scan_all(policies.identity) if has_identity else []
-        self.boundary = self.scan(policies.boundary) if self.has_boundary else None
-        self.session = (
-            self.scan(policies.session) if has_identity and policies.session else None
+        self.boundary = (
+            self.scan(policies.boundary) if has_identity and policies.boundary is not None else None
         )
+        self.session = self.scan(policies.session) if has_identity and policies.session else None
         # IAM: a request for `*` involves no repository, so no repository policy applies
         self.resource = (
             self.scan(policies.resource)
@@ -91,7 +91,7 @@ class _Evaluation:
     def scan(self, policy: CompiledPolicy) -> list[Match]:
         """The statements of `policy` that match the request, with how they name the caller."""
         request = self.request
-        found = []
+        found: list[Match] = []
         for statement in policy.statements:
             if not statement.matches_action(request) or not statement.matches_resource(request):
                 continue
@@ -115,8 +115,12 @@ class _Evaluation:
         if failed_level is not None:
             return self.answer(
                 Outcome.IMPLICITLY_DENIED,
-                [Reason(Phase.SERVICE_CONTROL_POLICY,
-                        f"no service control policy at level {failed_level} allows the request")],
+                [
+                    Reason(
+                        Phase.SERVICE_CONTROL_POLICY,
+                        f"no service control policy at level {failed_level} allows the request",
+                    )
+                ],
             )
         # RCP gate: AWS's RCPFullAWSAccess allows at every level, and customer RCPs only deny
         if self.caller.kind is CallerKind.SERVICE:
@@ -125,8 +129,12 @@ class _Evaluation:
 
     def every_match(self) -> Iterable[Match]:
         groups: list[list[Match] | None] = [
-            self.identity, self.boundary, self.session, self.resource,
-            *(self.scp_levels or []), *(self.rcp_levels or []),
+            self.identity,
+            self.boundary,
+            self.session,
+            self.resource,
+            *(self.scp_levels or []),
+            *(self.rcp_levels or []),
         ]
         for group in groups:
             yield from group or []
@@ -140,12 +148,19 @@ class _Evaluation:
 
     def decide_service(self) -> Decision:
         # IAM: a service principal is allowed only by a resource policy naming it (or `*`)
-        grants = [s for s, kind in self.resource or [] if s.effect is Effect.ALLOW and kind in _DIRECT]
+        grants = [
+            s for s, kind in self.resource or [] if s.effect is Effect.ALLOW and kind in _DIRECT
+        ]
         if grants:
             return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in grants])
         return self.answer(
             Outcome.IMPLICITLY_DENIED,
-            [Reason(Phase.RESOURCE_POLICY, "no repository policy statement allows this service principal")],
+            [
+                Reason(
+                    Phase.RESOURCE_POLICY,
+                    "no repository policy statement allows this service principal",
+                )
+            ],
         )
 
     def decide_principal(self) -> Decision:
@@ -175,10 +190,14 @@ class _Evaluation:
             if direct:
                 return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in direct])
             if entity and limits_ok:
-                return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in entity] + limit_reasons)
+                return self.answer(
+                    Outcome.ALLOWED, [_statement_reason(s) for s in entity] + limit_reasons
+                )
             if identity_ok:
                 return self.answer(Outcome.ALLOWED, identity_reasons)
-            return self.answer(Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, True))
+            return self.answer(
+                Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, True)
+            )
         # IAM: cross-account needs both sides; boundaries and session policies always apply
         granted = direct + entity + account
         if identity_ok and granted:
@@ -196,25 +215,48 @@ class _Evaluation:
             allows += _allowing(level)[:1]
         return [_statement_reason(s) for s in allows]
 
-    def denial_reasons(self, is_root: bool, limits_ok: bool, resource_side_ok: bool) -> list[Reason]:
+    def denial_reasons(
+        self, is_root: bool, limits_ok: bool, resource_side_ok: bool
+    ) -> list[Reason]:
         reasons = []
         action = self.request.action
         if not is_root and not _allowing(self.identity):
-            reasons.append(Reason(Phase.IDENTITY_POLICY, f"no identity-based policy allows `{action}`"))
+            reasons.append(
+                Reason(Phase.IDENTITY_POLICY, f"no identity-based policy allows `{action}`")
+            )
         if self.boundary is not None and not _allows(self.boundary):
-            reasons.append(Reason(Phase.PERMISSIONS_BOUNDARY, f"the permissions boundary does not allow `{action}`"))
+            reasons.append(
+                Reason(
+                    Phase.PERMISSIONS_BOUNDARY,
+                    f"the permissions boundary does not allow `{action}`",
+                )
+            )
         if self.caller.kind is CallerKind.FEDERATED_USER and self.session is None:
-            reasons.append(Reason(Phase.SESSION_POLICY, "a federated user's session has no permissions without a session policy"))
+            reasons.append(
+                Reason(
+                    Phase.SESSION_POLICY,
+                    "a federated user's session has no permissions without a session policy",
+                )
+            )
         elif self.session is not None and not _allows(self.session):
-            reasons.append(Reason(Phase.SESSION_POLICY, f"the session policy does not allow `{action}`"))
+            reasons.append(
+                Reason(Phase.SESSION_POLICY, f"the session policy does not allow `{action}`")
+            )
         if self.request.is_cross_account and not resource_side_ok:
-            reasons.append(Reason(
-                Phase.RESOURCE_POLICY,
-                f"cross-account request: no repository policy of account "
-                f"`{self.request.resource_account}` allows the caller",
-            ))
+            reasons.append(
+                Reason(
+                    Phase.RESOURCE_POLICY,
+                    f"cross-account request: no repository policy of account "
+                    f"`{self.request.resource_account}` allows the caller",
+                )
+            )
         if not reasons and not limits_ok:
-            reasons.append(Reason(Phase.IDENTITY_POLICY, "the permissions boundary or session policy limits the grant"))
+            reasons.append(
+                Reason(
+                    Phase.IDENTITY_POLICY,
+                    "the permissions boundary or session policy limits the grant",
+                )
+            )
         return reasons
 
     def answer(self, outcome: Outcome, reasons: list[Reason]) -> Decision:

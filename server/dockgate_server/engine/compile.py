@@ -1,4 +1,4 @@
-"""Compile validated policies once: patterns classified, operators bound, variables left as holes."""
+"""Compile validated policies once: patterns classified, operators bound, variables as holes."""
 
 from __future__ import annotations
 
@@ -155,7 +155,9 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
 def _compile_statement(policy: Policy, statement: Statement) -> CompiledStatement:
     resources = None
     if statement.resources is not None:
-        resources = tuple(_compile_resource(text, policy.has_variables) for text in statement.resources)
+        resources = tuple(
+            _compile_resource(text, policy.has_variables) for text in statement.resources
+        )
     return CompiledStatement(
         policy.name,
         policy.kind,

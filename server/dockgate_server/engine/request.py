@@ -35,8 +35,10 @@ class Request:
     @property
     def is_cross_account(self) -> bool:
         account = self.caller.account
-        return account is not None and self.resource_account is not None and (
-            account != self.resource_account
+        return (
+            account is not None
+            and self.resource_account is not None
+            and (account != self.resource_account)
         )
 
 

@@ -1,4 +1,4 @@
-"""What validation says about a policy: findings with a JSON pointer, and the error that carries them."""
+"""What validation says about a policy: findings with JSON pointers, and the error carrying them."""
 
 from __future__ import annotations
 

@@ -38,12 +38,24 @@ SIZE_LIMITS = {
 
 _TOP_KEYS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_KEYS = frozenset(
-    {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
-     "NotResource", "Condition"}
+    {
+        "Sid",
+        "Effect",
+        "Principal",
+        "NotPrincipal",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Condition",
+    }
 )
 _PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
 _IAM_CHARACTERS = frozenset("\t\n\r")
-_QUALIFIERS = {"forallvalues:": SetQualifier.FOR_ALL_VALUES, "foranyvalue:": SetQualifier.FOR_ANY_VALUE}
+_QUALIFIERS = {
+    "forallvalues:": SetQualifier.FOR_ALL_VALUES,
+    "foranyvalue:": SetQualifier.FOR_ANY_VALUE,
+}
 _IF_EXISTS = "ifexists"
 
 
@@ -161,7 +173,9 @@ class _Parser:
             return None
         value = node[key]
         if not isinstance(value, str):
-            detail = "must not be null" if value is None else f"must be a string, got {_describe(value)}"
+            detail = (
+                "must not be null" if value is None else f"must be a string, got {_describe(value)}"
+            )
             self.error(f"{pointer}/{key}", detail)
             return None
         return value
@@ -176,7 +190,11 @@ class _Parser:
         elif isinstance(raw, list):
             items = [(f"/Statement/{i}", item) for i, item in enumerate(raw)]
         else:
-            detail = "must not be null" if raw is None else f"must be an object or a list, got {_describe(raw)}"
+            detail = (
+                "must not be null"
+                if raw is None
+                else f"must be an object or a list, got {_describe(raw)}"
+            )
             self.error("/Statement", detail)
             return []
         statements = []
@@ -199,7 +217,9 @@ class _Parser:
             bad = sorted({c for c in compact if not _is_iam_character(c)})
             if bad:
                 shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
-                self.error("", f"IAM policies may hold only TAB, LF, CR and U+0020–U+00FF, found {shown}")
+                self.error(
+                    "", f"IAM policies may hold only TAB, LF, CR and U+0020-U+00FF, found {shown}"
+                )
 
     def check_sids(self, statements: list[Statement]) -> None:
         seen: set[str] = set()
@@ -238,15 +258,23 @@ class _Parser:
         if effect is None or actions is None:
             return None
         return Statement(
-            index, sid, effect, actions, not_action, resources, not_resource,
-            principals, not_principal, conditions,
+            index,
+            sid,
+            effect,
+            actions,
+            not_action,
+            resources,
+            not_resource,
+            principals,
+            not_principal,
+            conditions,
         )
 
     def parse_sid(self, raw: dict[str, Any], pointer: str) -> str | None:
         sid = self.optional_string(raw, "Sid", pointer)
-        if sid is not None and self.kind is not PolicyKind.REPOSITORY:
-            if not (sid.isascii() and (sid.isalnum() or not sid)):
-                self.error(f"{pointer}/Sid", f"unsupported Sid `{sid}`: use only letters and digits")
+        iam_rules = self.kind is not PolicyKind.REPOSITORY
+        if sid is not None and iam_rules and not (sid.isascii() and (sid.isalnum() or not sid)):
+            self.error(f"{pointer}/Sid", f"unsupported Sid `{sid}`: use only letters and digits")
         return sid
 
     def parse_effect(self, raw: dict[str, Any], pointer: str) -> Effect | None:
@@ -282,7 +310,9 @@ class _Parser:
         self.error(pointer, f"must be a string or list of strings, got {_describe(value)}")
         return None
 
-    def parse_actions(self, raw: dict[str, Any], pointer: str) -> tuple[tuple[str, ...] | None, bool]:
+    def parse_actions(
+        self, raw: dict[str, Any], pointer: str
+    ) -> tuple[tuple[str, ...] | None, bool]:
         key = self.exclusive(raw, pointer, "Action")
         if key is None:
             self.error(pointer, "missing `Action` or `NotAction`")
@@ -307,11 +337,15 @@ class _Parser:
         elif not name:
             self.warn(pointer, f"action `{text}` has no name and matches nothing")
 
-    def parse_resources(self, raw: dict[str, Any], pointer: str) -> tuple[tuple[str, ...] | None, bool]:
+    def parse_resources(
+        self, raw: dict[str, Any], pointer: str
+    ) -> tuple[tuple[str, ...] | None, bool]:
         key = self.exclusive(raw, pointer, "Resource")
         if key is None:
             if self.kind is not PolicyKind.REPOSITORY:
-                self.error(pointer, f"`Resource` or `NotResource` is required in a {self.kind} policy")
+                self.error(
+                    pointer, f"`Resource` or `NotResource` is required in a {self.kind} policy"
+                )
             return None, False
         entries = self.string_list(raw[key], f"{pointer}/{key}")
         if entries is None:
@@ -325,11 +359,18 @@ class _Parser:
             return
         parts = split_arn_pattern(text)
         if parts is None or parts[0] != "arn":
-            self.error(pointer, f"resource `{text}` must be `*` or an ARN `arn:partition:service:region:account:resource`")
+            self.error(
+                pointer,
+                f"resource `{text}` must be `*` or an ARN "
+                "`arn:partition:service:region:account:resource`",
+            )
             return
         service = parts[2]
         if not service or "*" in service or "?" in service:
-            self.error(pointer, f"the service part of resource `{text}` must be written out, without wildcards")
+            self.error(
+                pointer,
+                f"the service part of resource `{text}` must be written out, without wildcards",
+            )
         if any("${" in part for part in parts[:5]) and self.variables:
             self.warn(pointer, f"variables in `{text}` are literal text outside the resource part")
         if self.variables:
@@ -350,7 +391,9 @@ class _Parser:
                 self.error(f"{pointer}/{key}", f"a {self.kind} policy may not name a principal")
             return None, False
         if key is None:
-            self.error(pointer, f"`Principal` or `NotPrincipal` is required in a {self.kind} policy")
+            self.error(
+                pointer, f"`Principal` or `NotPrincipal` is required in a {self.kind} policy"
+            )
             return None, False
         if key == "NotPrincipal" and effect is Effect.ALLOW:
             self.error(f"{pointer}/NotPrincipal", "`NotPrincipal` is supported only with `Deny`")
@@ -359,7 +402,9 @@ class _Parser:
             self.warn(f"{pointer}/{key}", "names no principal: the statement never applies")
         return entries, key == "NotPrincipal"
 
-    def parse_principal_value(self, value: object, pointer: str) -> tuple[PrincipalEntry, ...] | None:
+    def parse_principal_value(
+        self, value: object, pointer: str
+    ) -> tuple[PrincipalEntry, ...] | None:
         if value == "*":
             return (PrincipalEntry(EntryKind.WILDCARD, "*"),)
         if not isinstance(value, dict):
@@ -371,7 +416,10 @@ class _Parser:
         for key, item in value.items():
             item_pointer = f"{pointer}/{escape_pointer(key)}"
             if key not in _PRINCIPAL_KEYS:
-                self.error(item_pointer, f"invalid principal key `{key}`: use AWS, Service, Federated or CanonicalUser")
+                self.error(
+                    item_pointer,
+                    f"invalid principal key `{key}`: use AWS, Service, Federated or CanonicalUser",
+                )
                 valid = False
                 continue
             entries = self.string_list(item, item_pointer)
@@ -387,17 +435,25 @@ class _Parser:
         return tuple(found) if valid else None
 
     def check_rcp_statement(
-        self, raw: dict[str, Any], pointer: str, effect: Effect | None, actions: tuple[str, ...] | None
+        self,
+        raw: dict[str, Any],
+        pointer: str,
+        effect: Effect | None,
+        actions: tuple[str, ...] | None,
     ) -> None:
         if effect is Effect.ALLOW:
             self.error(f"{pointer}/Effect", "a customer RCP statement must be Deny")
         if "NotAction" in raw:
             self.error(f"{pointer}/NotAction", "a resource control policy may not use `NotAction`")
         if actions is not None and "*" in actions:
-            self.error(f"{pointer}/Action", "a resource control policy may not use the bare action `*`")
+            self.error(
+                f"{pointer}/Action", "a resource control policy may not use the bare action `*`"
+            )
         principal = raw.get("Principal")
-        if principal is not None and principal != "*" and principal != {"AWS": "*"}:
-            self.error(f"{pointer}/Principal", "a resource control policy's `Principal` must be `*`")
+        if principal is not None and principal not in ("*", {"AWS": "*"}):
+            self.error(
+                f"{pointer}/Principal", "a resource control policy's `Principal` must be `*`"
+            )
 
     # -- conditions -------------------------------------------------------------------------
 
@@ -412,10 +468,14 @@ class _Parser:
         self.check_duplicates(block, pointer)
         clauses: list[ConditionClause] = []
         for spelled, keys in block.items():
-            clauses.extend(self.parse_operator_block(spelled, keys, f"{pointer}/{escape_pointer(spelled)}"))
+            clauses.extend(
+                self.parse_operator_block(spelled, keys, f"{pointer}/{escape_pointer(spelled)}")
+            )
         return tuple(clauses)
 
-    def parse_operator_block(self, spelled: str, keys: object, pointer: str) -> list[ConditionClause]:
+    def parse_operator_block(
+        self, spelled: str, keys: object, pointer: str
+    ) -> list[ConditionClause]:
         parsed = self.parse_operator_name(spelled, pointer)
         if not isinstance(keys, dict):
             self.error(pointer, f"must be an object of condition keys, got {_describe(keys)}")
@@ -426,7 +486,10 @@ class _Parser:
         for key, raw_values in keys.items():
             key_pointer = f"{pointer}/{escape_pointer(key)}"
             if key.lower() in folded:
-                self.error(key_pointer, f"duplicate keys with different case: `{folded[key.lower()]}` and `{key}`")
+                self.error(
+                    key_pointer,
+                    f"duplicate keys with different case: `{folded[key.lower()]}` and `{key}`",
+                )
             folded[key.lower()] = key
             values = self.parse_condition_values(raw_values, key_pointer)
             if parsed is None or values is None:
@@ -436,12 +499,14 @@ class _Parser:
             clauses.append(ConditionClause(operator, qualifier, if_exists, key, values, spelled))
         return clauses
 
-    def parse_operator_name(self, spelled: str, pointer: str) -> tuple[str, SetQualifier | None, bool] | None:
+    def parse_operator_name(
+        self, spelled: str, pointer: str
+    ) -> tuple[str, SetQualifier | None, bool] | None:
         rest = spelled
         qualifier = None
         for prefix, value in _QUALIFIERS.items():
             if rest.lower().startswith(prefix):
-                qualifier, rest = value, rest[len(prefix):]
+                qualifier, rest = value, rest[len(prefix) :]
         if_exists = rest.lower().endswith(_IF_EXISTS) and rest.lower() != _IF_EXISTS
         base = rest[: -len(_IF_EXISTS)] if if_exists else rest
         canonical = lookup_operator(base)
@@ -452,8 +517,14 @@ class _Parser:
             self.error(pointer, "`Null` cannot take `IfExists`")
             return None
         if canonical == NULL and qualifier is not None:
-            self.warn(pointer, f"`{spelled}`: a set qualifier on `Null` is always {qualifier is SetQualifier.FOR_ALL_VALUES}")
-        written = (f"{qualifier}:" if qualifier else "") + canonical + ("IfExists" if if_exists else "")
+            self.warn(
+                pointer,
+                f"`{spelled}`: a set qualifier on `Null` makes it always "
+                f"{str(qualifier is SetQualifier.FOR_ALL_VALUES).lower()}",
+            )
+        written = (
+            (f"{qualifier}:" if qualifier else "") + canonical + ("IfExists" if if_exists else "")
+        )
         if spelled != written:
             self.warn(pointer, f"operator `{spelled}` is written `{written}` by AWS")
         return canonical, qualifier, if_exists
@@ -470,7 +541,10 @@ class _Parser:
             elif isinstance(item, str):
                 texts.append(item)
             else:
-                self.error(item_pointer, f"condition values must be strings, numbers or booleans, got {_describe(item)}")
+                self.error(
+                    item_pointer,
+                    f"condition values must be strings, numbers or booleans, got {_describe(item)}",
+                )
                 return None
         if not texts:
             self.warn(pointer, "an empty list of values")
@@ -493,4 +567,3 @@ class _Parser:
 
 def _is_iam_character(char: str) -> bool:
     return char in _IAM_CHARACTERS or " " <= char <= "\u00ff"
-

@@ -90,9 +90,7 @@ def parse_caller(text: str) -> Caller:
         return Caller(CallerKind.USER, text, arn.partition, arn.account, segments[-1])
     if arn.service == "iam" and kind == "role" and len(segments) >= 2 and segments[-1]:
         linked = len(segments) > 2 and segments[1] == "aws-service-role"
-        return Caller(
-            CallerKind.ROLE, text, arn.partition, arn.account, segments[-1], None, linked
-        )
+        return Caller(CallerKind.ROLE, text, arn.partition, arn.account, segments[-1], None, linked)
     if arn.service == "sts" and kind == "assumed-role" and len(segments) == 3 and all(segments):
         return Caller(
             CallerKind.SESSION, text, arn.partition, arn.account, segments[1], segments[2]
@@ -227,7 +225,10 @@ def classify_principal(entry: PrincipalEntry, caller: Caller) -> PrincipalMatch:
         return PrincipalMatch.NONE
     if kind is EntryKind.ROLE:
         # IAM: role names are unique ignoring case, and a session ARN carries no role path
-        if caller.kind in (CallerKind.SESSION, CallerKind.ROLE) and entry.name == caller.name.lower():
+        if (
+            caller.kind in (CallerKind.SESSION, CallerKind.ROLE)
+            and entry.name == caller.name.lower()
+        ):
             return PrincipalMatch.ROLE_OF_SESSION
         return PrincipalMatch.NONE
     if kind in (EntryKind.SESSION, EntryKind.FEDERATED_USER) and entry.text == caller.arn:

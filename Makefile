@@ -1,0 +1,41 @@
+# Dockgate: the one entry point for people and CI. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck check unit bench bench-glob clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install dockgate with its dev tools
+
+lint: $(STAMP) ## ruff: lint and formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict over server, client and tests
+	$(BIN)/mypy
+
+unit: $(STAMP) ## the whole pytest suite (conformance corpora included)
+	$(BIN)/pytest
+
+test: lint typecheck unit ## everything CI runs: lint, type checks, the whole suite
+
+check: test ## alias of test
+
+bench-glob: $(STAMP) ## hostile wildcard patterns against ordinary ones (prints both)
+	$(BIN)/python -m dockgate_server.bench.glob
+
+bench: bench-glob ## every benchmark script
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
