@@ -28,6 +28,9 @@ typecheck: $(STAMP) ## mypy --strict over server, client and tests
 unit: $(STAMP) ## the whole pytest suite (conformance corpora included)
 	$(BIN)/pytest
 
+run: $(STAMP) ## decide the sample questions (the service itself lands with the gRPC issue)
+	$(BIN)/dockgate simulate examples/questions.jsonl
+
 test: lint typecheck unit ## everything CI runs: lint, type checks, the whole suite
 
 check: test ## alias of test

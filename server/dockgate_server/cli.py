@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from dockgate_server import __version__
-from dockgate_server.policy.findings import Severity
+from dockgate_server.engine.compile import compile_policy
+from dockgate_server.engine.request import RequestError
+from dockgate_server.engine.snapshot import SnapshotBuilder
+from dockgate_server.policy.findings import PolicyError, Severity
 from dockgate_server.policy.model import PolicyKind
-from dockgate_server.policy.parse import load_json, validate_policy
+from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
 from dockgate_server.simulate import simulate_lines
+from dockgate_server.store.bundle import bundle_to_fleet, fleet_to_bundle
+from dockgate_server.store.sqlite import Store
+from dockgate_server.store.validate import StoreError
 
 __all__ = ["main"]
 
@@ -59,7 +66,71 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="print findings as JSON lines")
     validate.set_defaults(run=_validate)
+
+    store_help = f"the SQLite store (default: $DOCKGATE_STORE or {_default_store()})"
+    load = commands.add_parser(
+        "import",
+        help="validate a bundle and load it into the store in one transaction",
+        description="Every policy is validated before anything is stored; the bundle lands "
+        "atomically. Entities replace their stored versions; --replace makes the bundle the whole "
+        "truth for the accounts it names.",
+    )
+    load.add_argument(
+        "bundle", metavar="BUNDLE", help="a bundle JSON file, or - for standard input"
+    )
+    load.add_argument("--store", default=None, help=store_help)
+    load.add_argument(
+        "--replace", action="store_true", help="replace the accounts the bundle names"
+    )
+    load.set_defaults(run=_import)
+
+    dump = commands.add_parser("export", help="print the store as a bundle")
+    dump.add_argument("--store", default=None, help=store_help)
+    dump.set_defaults(run=_export)
+
+    check = commands.add_parser(
+        "check",
+        help="decide one request against the store",
+        description="Prints one JSON object: the decision, the revision it was made at, the "
+        "evaluation errors, and under --explain the statements or gates that decided.",
+    )
+    check.add_argument("--store", default=None, help=store_help)
+    check.add_argument("--principal", required=True, help="the caller's ARN or service name")
+    check.add_argument("--action", required=True, help="`service:Action`, e.g. ecr:BatchGetImage")
+    check.add_argument(
+        "--resource", required=True, help="a repository ARN, or * for actions without one"
+    )
+    check.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a context value; repeat a key to give a multivalued key",
+    )
+    check.add_argument("--context-json", metavar="JSON", help="the whole context as a JSON object")
+    check.add_argument(
+        "--session-policy", metavar="FILE", help="the session policy of the caller's credentials"
+    )
+    check.add_argument("--explain", action="store_true", help="include the reasons")
+    check.add_argument(
+        "--scan", action="store_true", help="scan every statement instead of using the index"
+    )
+    check.set_defaults(run=_check)
     return parser
+
+
+def _default_store() -> str:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(data) / "dockgate" / "store.sqlite3")
+
+
+def _store_path(arguments: argparse.Namespace) -> str:
+    return str(arguments.store or os.environ.get("DOCKGATE_STORE") or _default_store())
+
+
+def _fail(message: str) -> int:
+    print(f"dockgate: {message}", file=sys.stderr)
+    return 2
 
 
 def _open(name: str) -> TextIO:
@@ -107,6 +178,90 @@ def _validate(arguments: argparse.Namespace) -> int:
     if not arguments.json:
         print(f"{errors} errors, {len(findings) - errors} warnings")
     return 1 if errors else 0
+
+
+def _import(arguments: argparse.Namespace) -> int:
+    with _open(arguments.bundle) as source:
+        text = source.read()
+    try:
+        fleet = bundle_to_fleet(load_json(text))
+        with Store(_store_path(arguments)) as store:
+            change = store.import_fleet(fleet, replace=arguments.replace)
+    except (StoreError, PolicyError) as problem:
+        return _fail(f"import refused, nothing stored: {problem}")
+    except ValueError as problem:
+        return _fail(f"import refused, nothing stored: the bundle is not JSON: {problem}")
+    print(
+        json.dumps(
+            {
+                "revision": change.revision,
+                "accounts": len(fleet.accounts),
+                "users": len(fleet.users),
+                "roles": len(fleet.roles),
+                "repositories": len(fleet.repositories),
+            }
+        )
+    )
+    return 0
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    with Store(_store_path(arguments)) as store:
+        print(json.dumps(fleet_to_bundle(store.load_fleet()), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    try:
+        context = _parse_context(arguments.context, arguments.context_json)
+        session = None
+        if arguments.session_policy:
+            with _open(arguments.session_policy) as source:
+                document = load_json(source.read())
+            session = compile_policy(
+                parse_policy(document, kind=PolicyKind.SESSION, name="sessionPolicy")
+            )
+    except (ValueError, OSError) as problem:
+        return _fail(str(problem))
+    with Store(_store_path(arguments)) as store:
+        snapshot = SnapshotBuilder(store).build()
+    try:
+        decision = snapshot.authorize(
+            arguments.principal,
+            arguments.action,
+            arguments.resource,
+            context,
+            session_policy=session,
+            indexed=not arguments.scan,
+        )
+    except RequestError as problem:
+        return _fail(f"invalid request: {problem}")
+    result: dict[str, object] = {"decision": str(decision.outcome), "revision": snapshot.revision}
+    if decision.errors:
+        result["errors"] = list(decision.errors)
+    if arguments.explain:
+        result["reasons"] = [reason.to_json() for reason in decision.reasons]
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _parse_context(pairs: list[str], raw_json: str | None) -> dict[str, str | list[str]]:
+    context: dict[str, str | list[str]] = {}
+    if raw_json:
+        given = json.loads(raw_json)
+        if not isinstance(given, dict):
+            raise ValueError("--context-json must be a JSON object")
+        context.update(given)
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise ValueError(f"--context `{pair}` must be KEY=VALUE")
+        if key in context:
+            previous = context[key]
+            context[key] = [*([previous] if isinstance(previous, str) else previous), value]
+        else:
+            context[key] = value
+    return context
 
 
 if __name__ == "__main__":

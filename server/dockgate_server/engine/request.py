@@ -9,7 +9,7 @@ from dockgate_server.conditions.keys import Context, ContextValue, normalize_val
 from dockgate_server.policy.arn import Arn, split_arn
 from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
 
-__all__ = ["Request", "RequestError", "build_request"]
+__all__ = ["RawContext", "Request", "RequestError", "build_request", "normalize_context"]
 
 RawContext = Mapping[str, str | Sequence[str]]
 
@@ -43,23 +43,33 @@ class Request:
 
 
 def build_request(
-    principal: str,
+    principal: str | Caller,
     action: str,
     resource: str,
     context: RawContext | None = None,
     *,
     principal_tags: Mapping[str, str] | None = None,
     resource_tags: Mapping[str, str] | None = None,
+    principal_arn: str | None = None,
 ) -> Request:
-    """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win."""
-    try:
-        caller = parse_caller(principal)
-    except ValueError as problem:
-        raise RequestError(str(problem)) from None
+    """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win.
+
+    `principal_arn` overrides the derived `aws:PrincipalArn` where the store knows better (a
+    session's role ARN with its path).
+    """
+    if isinstance(principal, Caller):
+        caller = principal
+    else:
+        try:
+            caller = parse_caller(principal)
+        except ValueError as problem:
+            raise RequestError(str(problem)) from None
     service, action_name = _split_action(action)
     resource_arn = _parse_resource(resource)
-    supplied = _normalize_context(context or {})
+    supplied = normalize_context(context or {})
     derived = _derive_keys(caller, resource_arn, principal_tags or {}, resource_tags or {})
+    if principal_arn is not None:
+        derived["aws:principalarn"] = principal_arn
     merged: dict[str, ContextValue] = {**derived, **supplied}
     resource_account = resource_arn.account if resource_arn and resource_arn.account else None
     if resource_account is None:
@@ -92,7 +102,8 @@ def _parse_resource(resource: str) -> Arn | None:
     return arn
 
 
-def _normalize_context(context: RawContext) -> dict[str, ContextValue]:
+def normalize_context(context: RawContext) -> dict[str, ContextValue]:
+    """Lower-cased keys, values read as `normalize_value` says; RequestError when malformed."""
     normalized: dict[str, ContextValue] = {}
     for key, value in context.items():
         if not isinstance(key, str) or not key:

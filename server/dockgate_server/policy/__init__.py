@@ -1,4 +1,8 @@
-"""The IAM policy language: model, parse and validate, ARNs, wildcards, variables, principals."""
+"""The IAM policy language: model, parse and validate, ARNs, wildcards, variables, principals.
+
+`parse` is imported from its module (`dockgate_server.policy.parse`): it depends on the condition
+operator table, which itself builds on this package's wildcard matcher.
+"""
 
 from dockgate_server.policy.findings import Finding, PolicyError, Severity
 from dockgate_server.policy.model import (
@@ -9,7 +13,6 @@ from dockgate_server.policy.model import (
     SetQualifier,
     Statement,
 )
-from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
 
 __all__ = [
     "ConditionClause",
@@ -21,7 +24,4 @@ __all__ = [
     "SetQualifier",
     "Severity",
     "Statement",
-    "load_json",
-    "parse_policy",
-    "validate_policy",
 ]

@@ -1,0 +1,111 @@
+"""The decision cache: bounded, keyed by the revision and every input that can change the answer.
+
+A decision remembers which context keys it read (present or not). A later request hits only when
+it agrees on every one of them, so a decision that read `aws:CurrentTime` is reused only at that
+same instant, and one that read nothing from the context serves every context. A new revision
+makes old entries unreachable: there is no invalidation code to get wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from cachetools import LRUCache
+
+from dockgate_server.conditions.keys import ContextValue
+from dockgate_server.engine.authorize import authorize
+from dockgate_server.engine.decision import Decision
+from dockgate_server.engine.request import RawContext, normalize_context
+from dockgate_server.engine.snapshot import Snapshot
+
+__all__ = ["ContextReads", "DecisionCache"]
+
+_MAX_VARIANTS = 8
+"""Decisions kept per (revision, principal, action, resource) that differ in context."""
+
+
+class ContextReads(Mapping[str, ContextValue]):
+    """The request context, recording each key a decision looks up."""
+
+    __slots__ = ("_context", "read")
+
+    def __init__(self, context: Mapping[str, ContextValue]) -> None:
+        self._context = context
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> ContextValue:
+        self.read.add(key)
+        return self._context[key]
+
+    def get(self, key: str, default: object = None) -> ContextValue | None:  # type: ignore[override]
+        self.read.add(key)
+        value = self._context.get(key)
+        return value if value is not None else default  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.update(self._context)  # whoever iterates has read everything
+        return iter(self._context)
+
+    def __len__(self) -> int:
+        return len(self._context)
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    reads: tuple[tuple[str, ContextValue | None], ...]
+    """each key the decision read, with the value the caller supplied (None: not supplied)"""
+    decision: Decision
+
+    def fits(self, supplied: Mapping[str, ContextValue]) -> bool:
+        return all(supplied.get(key) == value for key, value in self.reads)
+
+
+_Key = tuple[int, str, str, str]
+
+
+class DecisionCache:
+    """Thread-safe; `hits` and `misses` count lookups since creation."""
+
+    def __init__(self, maxsize: int = 100_000) -> None:
+        self._entries: LRUCache[_Key, tuple[_Variant, ...]] = LRUCache(maxsize=maxsize)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def decide(
+        self,
+        snapshot: Snapshot,
+        principal: str,
+        action: str,
+        resource: str,
+        context: RawContext | None = None,
+    ) -> Decision:
+        """The cached decision for this request, or a fresh one (then cached)."""
+        supplied = normalize_context(context or {})
+        key = (snapshot.revision, principal, action, resource)
+        with self._lock:
+            variants = self._entries.get(key, ())
+            for variant in variants:
+                if variant.fits(supplied):
+                    self.hits += 1
+                    return variant.decision
+            self.misses += 1
+        prepared = snapshot.prepare(principal, action, resource, context)
+        if isinstance(prepared, Decision):
+            decision, read = prepared, set[str]()
+        else:
+            request, policies = prepared
+            reads = ContextReads(request.context)
+            decision = authorize(dataclasses.replace(request, context=reads), policies)
+            read = reads.read
+        variant = _Variant(tuple((k, supplied.get(k)) for k in sorted(read)), decision)
+        with self._lock:
+            kept = self._entries.get(key, ())
+            self._entries[key] = (variant, *kept)[:_MAX_VARIANTS]
+        return decision

@@ -1,0 +1,402 @@
+"""An immutable, compiled, indexed view of the store at one revision, and how it is rebuilt.
+
+Writers build the next snapshot aside and swap one reference; readers never see half an update.
+A change to one user, role or repository recompiles only that entry: the rest of the maps are
+shared with the previous snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from dockgate_server.engine.authorize import PolicySet, authorize
+from dockgate_server.engine.compile import CompiledPolicy, compile_policy
+from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
+from dockgate_server.engine.index import StatementIndex
+from dockgate_server.engine.request import RawContext, Request, RequestError, build_request
+from dockgate_server.policy.model import PolicyKind
+from dockgate_server.policy.parse import parse_policy
+from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
+from dockgate_server.store.model import (
+    Document,
+    Fleet,
+    Group,
+    ManagedPolicy,
+    Organization,
+    Role,
+    User,
+)
+from dockgate_server.store.sqlite import Change, Store
+
+__all__ = ["PrincipalView", "RepositoryView", "Snapshot", "SnapshotBuilder"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalView:
+    """A user's or role's policies, compiled and indexed: its own plus its groups'."""
+
+    key: str
+    arn: str
+    identity: StatementIndex
+    boundary: StatementIndex | None
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryView:
+    arn: str
+    policy: CompiledPolicy | None
+    tags: Mapping[str, str]
+
+
+Levels = tuple[StatementIndex, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    revision: int
+    accounts: frozenset[str]
+    users: Mapping[str, PrincipalView]
+    """by owner key `user/ACCOUNT/NAME`"""
+    user_arns: Mapping[str, str]
+    """user ARN → owner key"""
+    roles: Mapping[str, PrincipalView]
+    """by owner key `role/ACCOUNT/name` (folded)"""
+    repositories: Mapping[str, RepositoryView]
+    service_control: Mapping[str, Levels]
+    """account → SCP levels from the root down; accounts outside the organization are absent"""
+    resource_control: Mapping[str, Levels]
+
+    @property
+    def statement_count(self) -> int:
+        views = (*self.users.values(), *self.roles.values())
+        total = sum(
+            v.identity.statement_count + (v.boundary.statement_count if v.boundary else 0)
+            for v in views
+        )
+        total += sum(len(r.policy.statements) for r in self.repositories.values() if r.policy)
+        return total
+
+    def authorize(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: RawContext | None = None,
+        *,
+        session_policy: CompiledPolicy | None = None,
+        indexed: bool = True,
+    ) -> Decision:
+        """Decide a request against this snapshot; raises `RequestError` for malformed input."""
+        prepared = self.prepare(
+            principal, action, resource, context, session_policy=session_policy, indexed=indexed
+        )
+        if isinstance(prepared, Decision):
+            return prepared
+        request, policies = prepared
+        return authorize(request, policies)
+
+    def prepare(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: RawContext | None = None,
+        *,
+        session_policy: CompiledPolicy | None = None,
+        indexed: bool = True,
+    ) -> tuple[Request, PolicySet] | Decision:
+        """The typed request and the policies bearing on it, or the answer for an unknown caller."""
+        try:
+            caller = parse_caller(principal)
+        except ValueError as problem:
+            raise RequestError(str(problem)) from None
+        view = self.principal_view(caller)
+        if (
+            view is None
+            and caller.kind is not CallerKind.SERVICE
+            and not (caller.kind is CallerKind.ROOT and caller.account in self.accounts)
+        ):
+            return Decision(
+                Outcome.IMPLICITLY_DENIED,
+                (Reason(Phase.REQUEST, f"unknown principal `{principal}`: not in the store"),),
+            )
+        repository = self.repositories.get(resource)
+        request = build_request(
+            caller,
+            action,
+            resource,
+            context,
+            principal_tags=view.tags if view else None,
+            resource_tags=repository.tags if repository else None,
+            principal_arn=view.arn
+            if view and caller.kind in (CallerKind.SESSION, CallerKind.ROLE)
+            else None,
+        )
+
+        def pick(index: StatementIndex) -> tuple[CompiledPolicy, ...]:
+            return index.candidates(request) if indexed else index.all()
+
+        scp = self.service_control.get(caller.account or "")
+        rcp = self.resource_control.get(request.resource_account or "")
+        policies = PolicySet(
+            identity=pick(view.identity) if view else (),
+            resource=repository.policy if repository else None,
+            boundary=_merged(pick(view.boundary)) if view and view.boundary else None,
+            session=session_policy,
+            service_control=tuple(pick(level) for level in scp) if scp is not None else None,
+            resource_control=tuple(pick(level) for level in rcp) if rcp is not None else None,
+        )
+        return request, policies
+
+    def principal_view(self, caller: Caller) -> PrincipalView | None:
+        account = caller.account or ""
+        if caller.kind is CallerKind.USER:
+            key = self.user_arns.get(caller.arn)
+            return self.users.get(key) if key else None
+        if caller.kind is CallerKind.FEDERATED_USER:
+            # the federating IAM user, by name: the federated ARN carries no path (semantics §3.5)
+            return self.users.get(f"user/{account}/{caller.name}")
+        if caller.kind in (CallerKind.SESSION, CallerKind.ROLE):
+            view = self.roles.get(f"role/{account}/{caller.name.lower()}")
+            if view is not None and caller.kind is CallerKind.ROLE and view.arn != caller.arn:
+                return None  # a bare role ARN must name the role with its real path
+            return view
+        return None
+
+
+def _merged(policies: tuple[CompiledPolicy, ...]) -> CompiledPolicy:
+    """A boundary is one policy; narrowed to nothing it is still present (and allows nothing)."""
+    if len(policies) == 1:
+        return policies[0]
+    statements = tuple(s for policy in policies for s in policy.statements)
+    return CompiledPolicy("permissionsBoundary", PolicyKind.BOUNDARY, statements)
+
+
+class SnapshotBuilder:
+    """Builds snapshots from a store, recompiling only what a change touched.
+
+    Compiled managed policies are shared by every principal that attaches them, across snapshots.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._managed: dict[tuple[str, str, PolicyKind], CompiledPolicy] = {}
+
+    def build(self) -> Snapshot:
+        with self.store.reading() as revision:
+            fleet = self.store.load_fleet()
+        return self.build_fleet(fleet, revision)
+
+    def build_fleet(self, fleet: Fleet, revision: int) -> Snapshot:
+        policies = {policy.arn: policy for policy in fleet.policies}
+        groups = {(group.account, group.name): group for group in fleet.groups}
+        users = {user.key: self._user_view(user, groups, policies) for user in fleet.users}
+        roles = {role.key: self._role_view(role, policies) for role in fleet.roles}
+        repositories = {
+            repo.arn: RepositoryView(
+                repo.arn,
+                self._repository_policy(repo.arn, repo.policy),
+                MappingProxyType(dict(repo.tags)),
+            )
+            for repo in fleet.repositories
+        }
+        scps, rcps = self._organization(fleet.organization)
+        return Snapshot(
+            revision,
+            frozenset(fleet.accounts),
+            MappingProxyType(users),
+            MappingProxyType({view.arn: key for key, view in users.items()}),
+            MappingProxyType(roles),
+            MappingProxyType(repositories),
+            MappingProxyType(scps),
+            MappingProxyType(rcps),
+        )
+
+    def update(self, snapshot: Snapshot, change: Change) -> Snapshot:
+        """The snapshot at `change.revision`, rebuilding only the entries the change names."""
+        if change.everything:
+            return self.build()
+        store = self.store
+        with store.reading() as revision:
+            users = dict(snapshot.users)
+            roles = dict(snapshot.roles)
+            repositories = dict(snapshot.repositories)
+            for key in change.principals:
+                kind, account, name = key.split("/", 2)
+                if kind == "user":
+                    user = store.load_user(account, name)
+                    users.pop(key, None)
+                    if user is not None:
+                        users[key] = self._user_view(
+                            user, self._groups_of(user), self._policies_of_user(user)
+                        )
+                else:
+                    role = store.load_role(account, name)
+                    roles.pop(key, None)
+                    if role is not None:
+                        roles[key] = self._role_view(
+                            role, self._policies_of(role.attached, role.boundary)
+                        )
+            for arn in change.repositories:
+                repository = store.load_repository(arn)
+                repositories.pop(arn, None)
+                if repository is not None:
+                    repositories[arn] = RepositoryView(
+                        arn,
+                        self._repository_policy(arn, repository.policy),
+                        MappingProxyType(dict(repository.tags)),
+                    )
+            scps, rcps = (
+                self._organization(store.load_organization())
+                if change.organization
+                else (snapshot.service_control, snapshot.resource_control)
+            )
+            accounts = frozenset(store.accounts())
+        return Snapshot(
+            revision,
+            accounts,
+            MappingProxyType(users),
+            MappingProxyType({view.arn: key for key, view in users.items()}),
+            MappingProxyType(roles),
+            MappingProxyType(repositories),
+            MappingProxyType(dict(scps)),
+            MappingProxyType(dict(rcps)),
+        )
+
+    # -- compiling entities -----------------------------------------------------------------
+
+    def _user_view(
+        self,
+        user: User,
+        groups: Mapping[tuple[str, str], Group],
+        policies: Mapping[str, ManagedPolicy],
+    ) -> PrincipalView:
+        compiled = [
+            self._inline(f"{user.arn}#{name}", document) for name, document in user.inline.items()
+        ]
+        compiled += [self._attached(arn, policies, PolicyKind.IDENTITY) for arn in user.attached]
+        for group_name in user.groups:
+            group = groups.get((user.account, group_name))
+            if group is None:
+                continue
+            compiled += [self._inline(f"{group.arn}#{name}", d) for name, d in group.inline.items()]
+            compiled += [
+                self._attached(arn, policies, PolicyKind.IDENTITY) for arn in group.attached
+            ]
+        boundary = self._boundary(user.boundary, policies)
+        return PrincipalView(
+            user.key,
+            user.arn,
+            StatementIndex(compiled),
+            boundary,
+            MappingProxyType(dict(user.tags)),
+        )
+
+    def _role_view(self, role: Role, policies: Mapping[str, ManagedPolicy]) -> PrincipalView:
+        compiled = [
+            self._inline(f"{role.arn}#{name}", document) for name, document in role.inline.items()
+        ]
+        compiled += [self._attached(arn, policies, PolicyKind.IDENTITY) for arn in role.attached]
+        boundary = self._boundary(role.boundary, policies)
+        return PrincipalView(
+            role.key,
+            role.arn,
+            StatementIndex(compiled),
+            boundary,
+            MappingProxyType(dict(role.tags)),
+        )
+
+    def _boundary(
+        self, arn: str | None, policies: Mapping[str, ManagedPolicy]
+    ) -> StatementIndex | None:
+        if arn is None:
+            return None
+        return StatementIndex([self._attached(arn, policies, PolicyKind.BOUNDARY)])
+
+    @staticmethod
+    def _inline(name: str, document: Document) -> CompiledPolicy:
+        return compile_policy(parse_policy(document, kind=PolicyKind.IDENTITY, name=name))
+
+    def _attached(
+        self, arn: str, policies: Mapping[str, ManagedPolicy], kind: PolicyKind
+    ) -> CompiledPolicy:
+        policy = policies[arn]
+        key = (arn, policy.default_version, kind)
+        compiled = self._managed.get(key)
+        if compiled is None:
+            compiled = compile_policy(parse_policy(policy.document, kind=kind, name=arn))
+            self._managed[key] = compiled
+        return compiled
+
+    @staticmethod
+    def _repository_policy(arn: str, document: Document | None) -> CompiledPolicy | None:
+        if document is None:
+            return None
+        return compile_policy(
+            parse_policy(document, kind=PolicyKind.REPOSITORY, name=f"{arn}#policy")
+        )
+
+    def _organization(
+        self, organization: Organization | None
+    ) -> tuple[dict[str, Levels], dict[str, Levels]]:
+        scps: dict[str, Levels] = {}
+        rcps: dict[str, Levels] = {}
+        if organization is None:
+            return scps, rcps
+        # each node's policies compile once, however many accounts sit below it
+        nodes: dict[str, tuple[StatementIndex, StatementIndex]] = {}
+        for account in _accounts_in(organization):
+            path = organization.path_to(account) or ()
+            for node in path:
+                if node.id not in nodes:
+                    nodes[node.id] = (
+                        _level(node.service_control, PolicyKind.SCP, f"{node.id}#scp"),
+                        _level(node.resource_control, PolicyKind.RCP, f"{node.id}#rcp"),
+                    )
+            scps[account] = tuple(nodes[node.id][0] for node in path)
+            rcps[account] = tuple(nodes[node.id][1] for node in path)
+        return scps, rcps
+
+    # -- incremental reads ------------------------------------------------------------------
+
+    def _groups_of(self, user: User) -> dict[tuple[str, str], Group]:
+        found = {}
+        for name in user.groups:
+            group = self.store.load_group(user.account, name)
+            if group is not None:
+                found[(user.account, name)] = group
+        return found
+
+    def _policies_of_user(self, user: User) -> dict[str, ManagedPolicy]:
+        arns = list(user.attached)
+        for group in self._groups_of(user).values():
+            arns += group.attached
+        return self._policies_of(tuple(arns), user.boundary)
+
+    def _policies_of(self, arns: tuple[str, ...], boundary: str | None) -> dict[str, ManagedPolicy]:
+        found = {}
+        for arn in (*arns, *([boundary] if boundary else [])):
+            policy = self.store.load_policy(arn)
+            if policy is not None:
+                found[arn] = policy
+        return found
+
+
+def _level(documents: tuple[Document, ...], kind: PolicyKind, name: str) -> StatementIndex:
+    return StatementIndex(
+        compile_policy(parse_policy(document, kind=kind, name=f"{name}[{i}]"))
+        for i, document in enumerate(documents)
+    )
+
+
+def _accounts_in(organization: Organization) -> list[str]:
+    accounts: list[str] = []
+    pending = [organization.root]
+    while pending:
+        node = pending.pop()
+        accounts += node.accounts
+        pending += node.children
+    return accounts

@@ -1,0 +1,47 @@
+"""The SQLite schema, as numbered migrations: a store opens at any older version and moves up."""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the fleet. Documents and tags are JSON text, validated before they are written.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('revision', '0');
+    CREATE TABLE accounts (account TEXT PRIMARY KEY);
+    CREATE TABLE users (
+        account TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, arn TEXT NOT NULL UNIQUE,
+        user_id TEXT, tags TEXT NOT NULL DEFAULT '{}', boundary TEXT,
+        partition TEXT NOT NULL DEFAULT 'aws', PRIMARY KEY (account, name));
+    CREATE TABLE groups (
+        account TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, arn TEXT NOT NULL UNIQUE,
+        group_id TEXT, partition TEXT NOT NULL DEFAULT 'aws', PRIMARY KEY (account, name));
+    CREATE TABLE group_members (
+        account TEXT NOT NULL, group_name TEXT NOT NULL, user_name TEXT NOT NULL,
+        PRIMARY KEY (account, group_name, user_name));
+    CREATE TABLE roles (
+        account TEXT NOT NULL, name TEXT NOT NULL, folded TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE, role_id TEXT, trust_policy TEXT, tags TEXT NOT NULL DEFAULT '{}',
+        boundary TEXT, max_session_duration INTEGER NOT NULL DEFAULT 3600,
+        partition TEXT NOT NULL DEFAULT 'aws', PRIMARY KEY (account, folded));
+    CREATE TABLE inline_policies (
+        owner TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL,
+        PRIMARY KEY (owner, name));
+    CREATE TABLE managed_policies (
+        arn TEXT PRIMARY KEY, account TEXT, name TEXT NOT NULL, path TEXT NOT NULL,
+        policy_id TEXT, default_version TEXT NOT NULL);
+    CREATE TABLE policy_versions (
+        arn TEXT NOT NULL, version_id TEXT NOT NULL, document TEXT NOT NULL,
+        PRIMARY KEY (arn, version_id));
+    CREATE TABLE attachments (
+        owner TEXT NOT NULL, policy_arn TEXT NOT NULL, PRIMARY KEY (owner, policy_arn));
+    CREATE INDEX attachments_by_policy ON attachments (policy_arn);
+    CREATE TABLE repositories (
+        arn TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '{}', policy TEXT, UNIQUE (account, region, name));
+    CREATE TABLE organization (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tree TEXT NOT NULL);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
