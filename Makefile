@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck check unit bench bench-glob clean
+.PHONY: help install run test lint typecheck check unit bench bench-glob bench-engine clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ check: test ## alias of test
 bench-glob: $(STAMP) ## hostile wildcard patterns against ordinary ones (prints both)
 	$(BIN)/python -m dockgate_server.bench.glob
 
-bench: bench-glob ## every benchmark script
+bench-engine: $(STAMP) ## the in-process engine on a 100,000-statement fleet against its probe slice
+	$(BIN)/python -m dockgate_server.bench.engine
+
+bench: bench-glob bench-engine ## every benchmark script
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

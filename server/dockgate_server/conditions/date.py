@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 from dockgate_server.policy.glob import Chunk
 
@@ -12,6 +13,7 @@ __all__ = ["instant", "policy_instant"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text: request values repeat
 def instant(value: str) -> int | None:
     """Microseconds since the epoch, or None when `value` is not a date AWS accepts."""
     if value and (value.isdigit() or (value[0] == "-" and value[1:].isdigit())) and value.isascii():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from dockgate_server.policy.glob import Chunk
 
@@ -13,6 +14,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text: request values repeat
 def address(value: str) -> Address | None:
     try:
         return ipaddress.ip_address(value)

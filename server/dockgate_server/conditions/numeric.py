@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from dockgate_server.policy.glob import Chunk
 
 __all__ = ["number", "policy_number"]
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text: request values repeat
 def number(value: str) -> Decimal | None:
     """A plain decimal number, or None: no exponent, no spaces, no trailing text (`"10abc"`)."""
     digits = value[1:] if value[:1] in "+-" else value

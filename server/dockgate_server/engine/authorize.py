@@ -179,22 +179,22 @@ class _Evaluation:
         direct = [s for s, kind in resource if kind in _DIRECT]
         entity = [s for s, kind in resource if kind in _ENTITY]
         account = [s for s, kind in resource if kind is PrincipalMatch.ACCOUNT]
-        limit_reasons = self.limit_reasons()
-        identity_reasons = (
-            [Reason(Phase.ROOT_USER, "the root user is allowed in its own account")]
-            if is_root
-            else [_statement_reason(s) for s in identity_allows] + limit_reasons
-        )
+
+        def identity_reasons() -> list[Reason]:
+            if is_root:
+                return [Reason(Phase.ROOT_USER, "the root user is allowed in its own account")]
+            return [_statement_reason(s) for s in identity_allows] + self.limit_reasons()
+
         if not self.request.is_cross_account:
             # IAM: a grant to the caller itself, or to `*`, is not limited by boundary or session
             if direct:
                 return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in direct])
             if entity and limits_ok:
                 return self.answer(
-                    Outcome.ALLOWED, [_statement_reason(s) for s in entity] + limit_reasons
+                    Outcome.ALLOWED, [_statement_reason(s) for s in entity] + self.limit_reasons()
                 )
             if identity_ok:
-                return self.answer(Outcome.ALLOWED, identity_reasons)
+                return self.answer(Outcome.ALLOWED, identity_reasons())
             return self.answer(
                 Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, True)
             )
@@ -202,7 +202,7 @@ class _Evaluation:
         granted = direct + entity + account
         if identity_ok and granted:
             return self.answer(
-                Outcome.ALLOWED, identity_reasons + [_statement_reason(s) for s in granted]
+                Outcome.ALLOWED, identity_reasons() + [_statement_reason(s) for s in granted]
             )
         return self.answer(
             Outcome.IMPLICITLY_DENIED, self.denial_reasons(is_root, limits_ok, bool(granted))

@@ -1,0 +1,185 @@
+"""Benchmark the in-process engine on a synthetic fleet: compile, memory, decisions per second.
+
+Run: `python -m dockgate_server.bench.engine` (or `make bench-engine`). Every figure is printed
+next to the same figure for the probe slice alone (about a hundred statements), measured in the
+same run, so the ratios say what fleet size costs. Goals (from the issue, not asserted anywhere):
+per-decision cost at 100,000 statements at most 1.3x that at 100; a full compile under 10 s; a
+one-repository-policy change visible in under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockgate_server.bench.fleet import (
+    PROBE_ACCOUNT,
+    FleetShape,
+    ProbeRequest,
+    probe_requests,
+    synthetic_fleet,
+)
+from dockgate_server.engine.cache import DecisionCache
+from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.store.model import Fleet
+from dockgate_server.store.sqlite import Store
+
+__all__ = ["main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    statements: int
+    import_seconds: float
+    compile_seconds: float
+    bytes_per_statement: float
+    uncached_per_second: float
+    cached_per_second: float
+    update_milliseconds: float
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repositories", type=int, default=10_000)
+    parser.add_argument("--principals", type=int, default=1_000)
+    parser.add_argument("--managed-policies", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=1.5, help="time per throughput figure")
+    arguments = parser.parse_args(argv)
+    small = measure(FleetShape(0, 0, 0), arguments.seconds)
+    big = measure(
+        FleetShape(arguments.repositories, arguments.principals, arguments.managed_policies),
+        arguments.seconds,
+    )
+    rows = [
+        (
+            "statements",
+            f"{small.statements:,}",
+            f"{big.statements:,}",
+            big.statements / small.statements,
+        ),
+        ("import (s)", f"{small.import_seconds:.2f}", f"{big.import_seconds:.2f}", None),
+        ("full compile (s)", f"{small.compile_seconds:.3f}", f"{big.compile_seconds:.2f}", None),
+        (
+            "memory per statement (bytes)",
+            f"{small.bytes_per_statement:,.0f}",
+            f"{big.bytes_per_statement:,.0f}",
+            big.bytes_per_statement / small.bytes_per_statement,
+        ),
+        (
+            "decisions/s, uncached",
+            f"{small.uncached_per_second:,.0f}",
+            f"{big.uncached_per_second:,.0f}",
+            small.uncached_per_second / big.uncached_per_second,
+        ),
+        (
+            "decisions/s, cached",
+            f"{small.cached_per_second:,.0f}",
+            f"{big.cached_per_second:,.0f}",
+            small.cached_per_second / big.cached_per_second,
+        ),
+        (
+            "repository policy change visible (ms)",
+            f"{small.update_milliseconds:.1f}",
+            f"{big.update_milliseconds:.1f}",
+            None,
+        ),
+    ]
+    print(f"{'figure':<40}{'probe slice':>14}{'full fleet':>14}{'ratio':>10}")
+    for name, left, right, ratio in rows:
+        print(f"{name:<40}{left:>14}{right:>14}{'' if ratio is None else f'{ratio:.2f}':>10}")
+    print(
+        "per-decision cost, full fleet / probe slice: "
+        f"{small.uncached_per_second / big.uncached_per_second:.2f} (goal <= 1.3)"
+    )
+    print(
+        f"cached speed-up on the full fleet: {big.cached_per_second / big.uncached_per_second:.1f}x"
+    )
+    return 0
+
+
+def measure(shape: FleetShape, seconds: float) -> Figures:
+    fleet = synthetic_fleet(shape)
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.sqlite3") as store:
+        started = time.perf_counter()
+        store.import_fleet(fleet)
+        imported = time.perf_counter() - started
+        builder = SnapshotBuilder(store)
+        gc.collect()
+        started = time.perf_counter()
+        snapshot = builder.build()
+        compiled = time.perf_counter() - started
+        memory = _memory_of(lambda: SnapshotBuilder(store).build())
+        statements = count_statements(fleet)
+        requests = probe_requests()
+        uncached = _rate(lambda r: snapshot.authorize(r[0], r[1], r[2], r[3]), requests, seconds)
+        cache = DecisionCache()
+        cached = _rate(lambda r: cache.decide(snapshot, r[0], r[1], r[2], r[3]), requests, seconds)
+        update = _update_latency(store, builder, snapshot)
+    return Figures(statements, imported, compiled, memory / statements, uncached, cached, update)
+
+
+def count_statements(fleet: Fleet) -> int:
+    documents = [d for user in fleet.users for d in user.inline.values()]
+    documents += [d for role in fleet.roles for d in role.inline.values()]
+    documents += [d for group in fleet.groups for d in group.inline.values()]
+    documents += [policy.document for policy in fleet.policies]
+    documents += [repository.policy for repository in fleet.repositories if repository.policy]
+    total = 0
+    for document in documents:
+        body = document["Statement"]
+        total += len(body) if isinstance(body, list) else 1
+    return total
+
+
+def _memory_of(build: Callable[[], Snapshot]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        snapshot = build()
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del snapshot
+    return float(size)
+
+
+def _rate(
+    decide: Callable[[ProbeRequest], object], requests: list[ProbeRequest], seconds: float
+) -> float:
+    for request in requests:  # warm-up: caches, lazy paths
+        decide(request)
+    count = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for request in requests:
+            decide(request)
+        count += len(requests)
+    return count / (time.perf_counter() - started)
+
+
+def _update_latency(store: Store, builder: SnapshotBuilder, snapshot: Snapshot) -> float:
+    """From an acknowledged repository-policy write to the swapped-in snapshot that shows it."""
+    arn = f"arn:aws:ecr:us-east-1:{PROBE_ACCOUNT}:repository/probe/app-0"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Changed", "Effect": "Deny", "Principal": "*", "Action": "ecr:PutImage"}
+        ],
+    }
+    change = store.set_repository_policy(arn, document)
+    started = time.perf_counter()
+    updated = builder.update(snapshot, change)
+    elapsed = time.perf_counter() - started
+    assert updated.revision == change.revision
+    return elapsed * 1000
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
