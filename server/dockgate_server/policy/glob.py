@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Chunk", "Glob", "compile_chunks", "compile_glob"]
 
@@ -23,11 +24,17 @@ class Chunk:
 
 def compile_glob(pattern: str, *, fold_case: bool = False) -> Glob:
     """Compile plain pattern text in which every `*` and `?` is a wildcard."""
-    return compile_chunks((Chunk(pattern, True),), fold_case=fold_case)
+    return _compile((Chunk(pattern, True),), fold_case)
 
 
 def compile_chunks(chunks: Sequence[Chunk], *, fold_case: bool = False) -> Glob:
     """Compile pattern chunks into the cheapest matcher that decides them exactly."""
+    return _compile(tuple(chunks), fold_case)
+
+
+@lru_cache(maxsize=65_536)
+def _compile(chunks: tuple[Chunk, ...], fold_case: bool) -> Glob:
+    # compiled globs are immutable, so the many statements that repeat a pattern share one
     pieces = _split_pieces(chunks, fold_case)
     if len(pieces) == 1:
         (only,) = pieces

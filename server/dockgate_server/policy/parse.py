@@ -52,6 +52,9 @@ _STATEMENT_KEYS = frozenset(
 )
 _PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
 _IAM_CHARACTERS = frozenset("\t\n\r")
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_PREFIX_CHARACTERS = frozenset(_ALNUM + "-")
+_NAME_CHARACTERS = frozenset(_ALNUM + "*?")
 _QUALIFIERS = {
     "forallvalues:": SetQualifier.FOR_ALL_VALUES,
     "foranyvalue:": SetQualifier.FOR_ANY_VALUE,
@@ -214,7 +217,7 @@ class _Parser:
                 f"a {self.kind} policy may have at most {limit}",
             )
         if self.kind in (PolicyKind.IDENTITY, PolicyKind.BOUNDARY, PolicyKind.SESSION):
-            bad = sorted({c for c in compact if not _is_iam_character(c)})
+            bad = _non_iam_characters(document, compact)
             if bad:
                 shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
                 self.error(
@@ -330,9 +333,9 @@ class _Parser:
         prefix, colon, name = text.partition(":")
         if not colon or not prefix:
             self.error(pointer, f"action `{text}` must be `*` or `service:action`")
-        elif not all(c.isascii() and (c.isalnum() or c == "-") for c in prefix):
+        elif not set(prefix) <= _PREFIX_CHARACTERS:
             self.error(pointer, f"service prefix of `{text}` may hold only letters, digits and `-`")
-        elif not all(c.isascii() and (c.isalnum() or c in "*?") for c in name):
+        elif not set(name) <= _NAME_CHARACTERS:
             self.error(pointer, f"action names contain only letters, digits, * and ?, got `{text}`")
         elif not name:
             self.warn(pointer, f"action `{text}` has no name and matches nothing")
@@ -565,5 +568,20 @@ class _Parser:
                 self.warn(pointer, f"`{value}` is not {spec.family}: it never matches")
 
 
-def _is_iam_character(char: str) -> bool:
-    return char in _IAM_CHARACTERS or " " <= char <= "\u00ff"
+def _non_iam_characters(document: object, compact: str) -> list[str]:
+    """Characters IAM refuses in identity policies, sorted (none, nearly always)."""
+    # json.dumps escapes control characters, so ASCII output without such escapes is clean
+    if compact.isascii() and not any(e in compact for e in ("\\u00", "\\b", "\\f")):
+        return []
+    found: set[str] = set()
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            found.update(c for c in node if not (c in _IAM_CHARACTERS or " " <= c <= "\u00ff"))
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(found)
