@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck check unit bench bench-glob bench-engine clean
+.PHONY: help install proto run test lint typecheck check unit bench bench-glob bench-engine clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install dockgate with its dev tools
+
+proto: $(STAMP) ## regenerate client/dockgate/v1 from protos/ (committed; a test fails when stale)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iprotos \
+	  --python_out=client --grpc_python_out=client --mypy_out=client --mypy_grpc_out=client \
+	  protos/dockgate/v1/*.proto
 
 lint: $(STAMP) ## ruff: lint and formatting
 	$(BIN)/ruff check .

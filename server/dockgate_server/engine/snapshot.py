@@ -215,6 +215,18 @@ class SnapshotBuilder:
             MappingProxyType(rcps),
         )
 
+    def refresh(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot at the store's current revision, rebuilding only what changed since
+        `snapshot` (how a process that did not make the writes catches up); `snapshot` itself
+        when nothing changed."""
+        with self.store.reading() as revision:
+            if revision == snapshot.revision:
+                return snapshot
+            changes = self.store.changes_since(snapshot.revision)
+            if not changes or revision < snapshot.revision:
+                return self.build()
+            return self.update(snapshot, Change.merge(changes))
+
     def update(self, snapshot: Snapshot, change: Change) -> Snapshot:
         """The snapshot at `change.revision`, rebuilding only the entries the change names."""
         if change.everything:

@@ -42,6 +42,12 @@ MIGRATIONS: tuple[str, ...] = (
         tags TEXT NOT NULL DEFAULT '{}', policy TEXT, UNIQUE (account, region, name));
     CREATE TABLE organization (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tree TEXT NOT NULL);
     """,
+    # 2: what each revision touched, so every process serving decisions catches up incrementally
+    """
+    CREATE TABLE changes (
+        revision INTEGER PRIMARY KEY, principals TEXT NOT NULL, repositories TEXT NOT NULL,
+        organization INTEGER NOT NULL, everything INTEGER NOT NULL);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,6 +32,9 @@ from dockgate_server.store.validate import StoreError, check_repository, validat
 
 __all__ = ["Change", "Store"]
 
+_CHANGES_KEPT = 10_000
+"""Revisions whose change records are kept; a reader further behind rebuilds from scratch."""
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -43,6 +46,17 @@ class Change:
     repositories: frozenset[str] = frozenset()
     organization: bool = False
     everything: bool = False
+
+    @staticmethod
+    def merge(changes: list[Change]) -> Change:
+        """One change that touches what all of `changes` touched, at the last one's revision."""
+        return Change(
+            changes[-1].revision,
+            frozenset().union(*(c.principals for c in changes)),
+            frozenset().union(*(c.repositories for c in changes)),
+            any(c.organization for c in changes),
+            any(c.everything for c in changes),
+        )
 
 
 @dataclass(slots=True)
@@ -107,6 +121,18 @@ class Store:
             self._db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
             )
+            revision = self.revision
+            self._db.execute(
+                "INSERT INTO changes (revision, principals, repositories, organization, everything) VALUES (?, ?, ?, ?, ?)",
+                (
+                    revision,
+                    _dump(sorted(touched.principals)),
+                    _dump(sorted(touched.repositories)),
+                    int(touched.organization),
+                    int(touched.everything),
+                ),
+            )
+            self._db.execute("DELETE FROM changes WHERE revision <= ?", (revision - _CHANGES_KEPT,))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -474,6 +500,28 @@ class Store:
         return keys
 
     # -- reads ------------------------------------------------------------------------------
+
+    def changes_since(self, revision: int) -> list[Change] | None:
+        """What every write after `revision` touched, in order; None when the log no longer
+        reaches back that far (then only a full rebuild is right)."""
+        with self.reading() as current:
+            rows = self._db.execute(
+                "SELECT revision, principals, repositories, organization, everything FROM changes"
+                " WHERE revision > ? ORDER BY revision",
+                (revision,),
+            ).fetchall()
+        if current > revision and (not rows or rows[0][0] != revision + 1):
+            return None
+        return [
+            Change(
+                number,
+                frozenset(json.loads(principals)),
+                frozenset(json.loads(repositories)),
+                bool(organization),
+                bool(everything),
+            )
+            for number, principals, repositories, organization, everything in rows
+        ]
 
     def accounts(self) -> tuple[str, ...]:
         return tuple(
