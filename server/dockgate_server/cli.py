@@ -68,6 +68,48 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=_validate)
 
     store_help = f"the SQLite store (default: $DOCKGATE_STORE or {_default_store()})"
+    run = commands.add_parser(
+        "serve",
+        help="serve decisions over gRPC (and the admin API on its own port)",
+        description="A new store is seeded with a sample fleet. The admin port needs "
+        "`authorization: Bearer TOKEN`: the token is $DOCKGATE_ADMIN_TOKEN, or generated on first "
+        "start into DATA_DIR/admin-token (mode 0600). SIGTERM finishes the calls in flight.",
+    )
+    run.add_argument(
+        "--data-dir", default=None, help=f"where the store and token live (default: {_data_dir()})"
+    )
+    run.add_argument(
+        "--store",
+        default=None,
+        help="the SQLite store (default: $DOCKGATE_STORE or DATA_DIR/store.sqlite3)",
+    )
+    run.add_argument(
+        "--listen", default="127.0.0.1:50051", help="the decision port (default: %(default)s)"
+    )
+    run.add_argument(
+        "--admin-listen", default="127.0.0.1:50052", help="the admin port (default: %(default)s)"
+    )
+    run.add_argument(
+        "--metrics-listen",
+        default="127.0.0.1:9464",
+        help="Prometheus metrics over HTTP; empty to turn off (default: %(default)s)",
+    )
+    run.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the decision port (default: 1)"
+    )
+    run.add_argument("--tls-cert", help="PEM certificate chain: serve TLS on both ports")
+    run.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    run.add_argument(
+        "--tls-client-ca", help="PEM CA bundle: require client certificates it signed (mTLS)"
+    )
+    run.add_argument(
+        "--no-sample",
+        action="store_true",
+        help="start a new store empty, not with the sample fleet",
+    )
+    run.add_argument("--ready-file", help="write the bound ports here as JSON once serving")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.set_defaults(run=_serve)
     load = commands.add_parser(
         "import",
         help="validate a bundle and load it into the store in one transaction",
@@ -119,9 +161,37 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_store() -> str:
+def _data_dir() -> str:
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(data) / "dockgate" / "store.sqlite3")
+    return str(Path(data) / "dockgate")
+
+
+def _default_store() -> str:
+    return str(Path(_data_dir()) / "store.sqlite3")
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415 - grpc only here
+
+    data_dir = Path(arguments.data_dir or _data_dir())
+    store = Path(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
+    if bool(arguments.tls_cert) != bool(arguments.tls_key):
+        return _fail("--tls-cert and --tls-key go together")
+    config = ServeConfig(
+        data_dir=data_dir,
+        store=store,
+        listen=arguments.listen,
+        admin_listen=arguments.admin_listen,
+        metrics_listen=arguments.metrics_listen or None,
+        workers=max(1, arguments.workers),
+        tls_cert=Path(arguments.tls_cert) if arguments.tls_cert else None,
+        tls_key=Path(arguments.tls_key) if arguments.tls_key else None,
+        tls_client_ca=Path(arguments.tls_client_ca) if arguments.tls_client_ca else None,
+        seed_sample=not arguments.no_sample,
+        ready_file=Path(arguments.ready_file) if arguments.ready_file else None,
+        log_level=arguments.log_level,
+    )
+    return serve(config)
 
 
 def _store_path(arguments: argparse.Namespace) -> str:

@@ -15,7 +15,14 @@ RawContext = Mapping[str, str | Sequence[str]]
 
 
 class RequestError(ValueError):
-    """A request that cannot be decided: a malformed principal, action, resource or context."""
+    """A request that cannot be decided: a malformed principal, action, resource or context.
+
+    `field` names the part at fault, so an edge can say which without parsing the message.
+    """
+
+    def __init__(self, message: str, field: str = "request") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,7 @@ def build_request(
         try:
             caller = parse_caller(principal)
         except ValueError as problem:
-            raise RequestError(str(problem)) from None
+            raise RequestError(str(problem), "principal") from None
     service, action_name = _split_action(action)
     resource_arn = _parse_resource(resource)
     supplied = normalize_context(context or {})
@@ -87,7 +94,9 @@ def _split_action(action: str) -> tuple[str, str]:
     valid_prefix = prefix and all(c.isascii() and (c.isalnum() or c == "-") for c in prefix)
     valid_name = name and name.isascii() and name.isalnum()
     if not colon or not valid_prefix or not valid_name:
-        raise RequestError(f"action `{action}` must be `service:Action` (letters and digits)")
+        raise RequestError(
+            f"action `{action}` must be `service:Action` (letters and digits)", "action"
+        )
     return prefix.lower(), name.lower()
 
 
@@ -96,9 +105,11 @@ def _parse_resource(resource: str) -> Arn | None:
         return None
     arn = split_arn(resource)
     if arn is None or not arn.partition or not arn.service:
-        raise RequestError(f"resource `{resource}` must be `*` or an ARN")
+        raise RequestError(f"resource `{resource}` must be `*` or an ARN", "resource")
     if "*" in resource or "?" in resource:
-        raise RequestError(f"resource `{resource}` must name one resource, without wildcards")
+        raise RequestError(
+            f"resource `{resource}` must name one resource, without wildcards", "resource"
+        )
     return arn
 
 
@@ -107,14 +118,18 @@ def normalize_context(context: RawContext) -> dict[str, ContextValue]:
     normalized: dict[str, ContextValue] = {}
     for key, value in context.items():
         if not isinstance(key, str) or not key:
-            raise RequestError(f"context key `{key}` must be a non-empty string")
+            raise RequestError(f"context key `{key}` must be a non-empty string", "context")
         if not isinstance(value, str) and not (
             isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
         ):
-            raise RequestError(f"context key `{key}` must have a string or a list of strings")
+            raise RequestError(
+                f"context key `{key}` must have a string or a list of strings", "context"
+            )
         lowered = key.lower()
         if lowered in normalized:
-            raise RequestError(f"context key `{key}` is given twice (keys ignore letter case)")
+            raise RequestError(
+                f"context key `{key}` is given twice (keys ignore letter case)", "context"
+            )
         normalized[lowered] = normalize_value(lowered, value)
     return normalized
 

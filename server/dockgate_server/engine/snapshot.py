@@ -112,7 +112,7 @@ class Snapshot:
         try:
             caller = parse_caller(principal)
         except ValueError as problem:
-            raise RequestError(str(problem)) from None
+            raise RequestError(str(problem), "principal") from None
         view = self.principal_view(caller)
         if (
             view is None

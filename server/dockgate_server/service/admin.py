@@ -1,0 +1,498 @@
+"""The `dockgate.v1.PolicyAdmin` servicer: every store write and read, on one writer thread.
+
+SQLite connections belong to one thread, so every call runs on a single-thread executor that owns
+the store; a write returns only once committed (durable), and then nudges the local snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from dockgate.v1 import admin_pb2, admin_pb2_grpc, errors_pb2
+from dockgate_server.policy.findings import PolicyError, Severity
+from dockgate_server.policy.model import PolicyKind
+from dockgate_server.policy.parse import load_json, validate_policy
+from dockgate_server.service.errors import ServiceError, to_status
+from dockgate_server.store.bundle import BundleError, bundle_to_fleet, fleet_to_bundle
+from dockgate_server.store.model import Group, ManagedPolicy, Organization, Repository, Role, User
+from dockgate_server.store.sqlite import Change, Store
+from dockgate_server.store.validate import StoreError
+
+__all__ = ["AdminService"]
+
+log = logging.getLogger("dockgate.admin")
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AdminService(admin_pb2_grpc.PolicyAdminServicer):
+    def __init__(self, store_path: Path, on_write: Callable[[], None]) -> None:
+        self._store: Store | None = None
+        self._path = store_path
+        self._on_write = on_write
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockgate-admin")
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._store is not None:
+                self._store.close()
+
+        self._executor.submit(shut).result()
+        self._executor.shutdown()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _open(self) -> Store:
+        if self._store is None:
+            self._store = Store(self._path)
+        return self._store
+
+    async def _run(self, context: Context, work: Callable[[Store], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, lambda: work(self._open()))
+        except ServiceError as error:
+            await context.abort_with_status(to_status(error))
+        except PolicyError as problem:
+            first = problem.errors[0] if problem.errors else None
+            await context.abort_with_status(
+                to_status(
+                    ServiceError(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        errors_pb2.INVALID_POLICY,
+                        str(problem),
+                        policy=first.policy if first else "",
+                        pointer=first.pointer if first else "",
+                    )
+                )
+            )
+        except BundleError as problem:
+            await context.abort_with_status(
+                to_status(
+                    ServiceError(
+                        grpc.StatusCode.INVALID_ARGUMENT, errors_pb2.INVALID_BUNDLE, str(problem)
+                    )
+                )
+            )
+        except StoreError as problem:
+            code = (
+                grpc.StatusCode.NOT_FOUND
+                if "does not exist" in str(problem)
+                else grpc.StatusCode.FAILED_PRECONDITION
+            )
+            await context.abort_with_status(
+                to_status(ServiceError(code, errors_pb2.WRITE_REFUSED, str(problem)))
+            )
+        raise AssertionError("abort returned")
+
+    async def _write(
+        self, context: Context, work: Callable[[Store], Change], what: str
+    ) -> admin_pb2.WriteResponse:
+        change = await self._run(context, work)
+        self._on_write()
+        log.info("store write", extra={"fields": {"write": what, "revision": change.revision}})
+        return admin_pb2.WriteResponse(revision=change.revision)
+
+    # -- revision ---------------------------------------------------------------------------
+
+    async def GetRevision(
+        self, request: admin_pb2.GetRevisionRequest, context: Context
+    ) -> admin_pb2.RevisionResponse:
+        return admin_pb2.RevisionResponse(revision=await self._run(context, lambda s: s.revision))
+
+    # -- users, groups, roles -----------------------------------------------------------------
+
+    async def PutUser(self, request: admin_pb2.User, context: Context) -> admin_pb2.WriteResponse:
+        user = User(
+            request.account,
+            request.name,
+            request.path or "/",
+            request.user_id or None,
+            dict(request.tags),
+            request.permissions_boundary or None,
+            tuple(request.groups),
+            _inline(request.inline_policies),
+            tuple(request.attached_policies),
+            request.partition or "aws",
+        )
+        return await self._write(context, lambda s: s.put_user(user), "PutUser")
+
+    async def GetUser(self, request: admin_pb2.EntityRef, context: Context) -> admin_pb2.User:
+        user = await self._run(
+            context, lambda s: _found(s.load_user(request.account, request.name), "user", request)
+        )
+        return _user_out(user)
+
+    async def DeleteUser(
+        self, request: admin_pb2.EntityRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.delete_user(request.account, request.name), "DeleteUser"
+        )
+
+    async def ListUsers(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.UserList:
+        fleet = await self._run(context, lambda s: s.load_fleet())
+        return admin_pb2.UserList(
+            users=[_user_out(u) for u in fleet.users if _in(request, u.account)]
+        )
+
+    async def PutGroup(self, request: admin_pb2.Group, context: Context) -> admin_pb2.WriteResponse:
+        group = Group(
+            request.account,
+            request.name,
+            request.path or "/",
+            request.group_id or None,
+            _inline(request.inline_policies),
+            tuple(request.attached_policies),
+            request.partition or "aws",
+        )
+        return await self._write(context, lambda s: s.put_group(group), "PutGroup")
+
+    async def GetGroup(self, request: admin_pb2.EntityRef, context: Context) -> admin_pb2.Group:
+        group = await self._run(
+            context, lambda s: _found(s.load_group(request.account, request.name), "group", request)
+        )
+        return _group_out(group)
+
+    async def DeleteGroup(
+        self, request: admin_pb2.EntityRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.delete_group(request.account, request.name), "DeleteGroup"
+        )
+
+    async def ListGroups(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.GroupList:
+        fleet = await self._run(context, lambda s: s.load_fleet())
+        return admin_pb2.GroupList(
+            groups=[_group_out(g) for g in fleet.groups if _in(request, g.account)]
+        )
+
+    async def PutRole(self, request: admin_pb2.Role, context: Context) -> admin_pb2.WriteResponse:
+        role = Role(
+            request.account,
+            request.name,
+            request.path or "/",
+            request.role_id or None,
+            _document(request.trust_policy, "trust_policy") if request.trust_policy else None,
+            dict(request.tags),
+            request.permissions_boundary or None,
+            request.max_session_duration or 3600,
+            _inline(request.inline_policies),
+            tuple(request.attached_policies),
+            request.partition or "aws",
+        )
+        return await self._write(context, lambda s: s.put_role(role), "PutRole")
+
+    async def GetRole(self, request: admin_pb2.EntityRef, context: Context) -> admin_pb2.Role:
+        role = await self._run(
+            context, lambda s: _found(s.load_role(request.account, request.name), "role", request)
+        )
+        return _role_out(role)
+
+    async def DeleteRole(
+        self, request: admin_pb2.EntityRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.delete_role(request.account, request.name), "DeleteRole"
+        )
+
+    async def ListRoles(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.RoleList:
+        fleet = await self._run(context, lambda s: s.load_fleet())
+        return admin_pb2.RoleList(
+            roles=[_role_out(r) for r in fleet.roles if _in(request, r.account)]
+        )
+
+    # -- managed policies -------------------------------------------------------------------
+
+    async def PutManagedPolicy(
+        self, request: admin_pb2.ManagedPolicy, context: Context
+    ) -> admin_pb2.WriteResponse:
+        versions = {
+            v.version_id: _document(v.document, f"versions/{v.version_id}")
+            for v in request.versions
+        }
+        name = request.name or request.arn.rsplit("/", 1)[-1]
+        policy = ManagedPolicy(
+            request.arn,
+            name,
+            request.path or "/",
+            request.default_version,
+            versions,
+            request.policy_id or None,
+        )
+        return await self._write(context, lambda s: s.put_policy(policy), "PutManagedPolicy")
+
+    async def GetManagedPolicy(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.ManagedPolicy:
+        policy = await self._run(
+            context, lambda s: _found(s.load_policy(request.arn), "managed policy", request)
+        )
+        return _policy_out(policy)
+
+    async def DeleteManagedPolicy(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.delete_policy(request.arn), "DeleteManagedPolicy"
+        )
+
+    async def ListManagedPolicies(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.ManagedPolicyList:
+        fleet = await self._run(context, lambda s: s.load_fleet())
+        return admin_pb2.ManagedPolicyList(
+            policies=[_policy_out(p) for p in fleet.policies if _in(request, p.account or "")]
+        )
+
+    # -- repositories -----------------------------------------------------------------------
+
+    async def PutRepository(
+        self, request: admin_pb2.Repository, context: Context
+    ) -> admin_pb2.WriteResponse:
+        policy = _document(request.policy, "policy") if request.HasField("policy") else None
+        repository = Repository(request.arn, dict(request.tags), policy)
+        return await self._write(context, lambda s: s.put_repository(repository), "PutRepository")
+
+    async def GetRepository(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.Repository:
+        repository = await self._run(
+            context, lambda s: _found(s.load_repository(request.arn), "repository", request)
+        )
+        return _repository_out(repository)
+
+    async def DeleteRepository(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.delete_repository(request.arn), "DeleteRepository"
+        )
+
+    async def ListRepositories(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.RepositoryList:
+        fleet = await self._run(context, lambda s: s.load_fleet())
+        return admin_pb2.RepositoryList(
+            repositories=[_repository_out(r) for r in fleet.repositories if _in(request, r.account)]
+        )
+
+    async def SetRepositoryPolicy(
+        self, request: admin_pb2.SetRepositoryPolicyRequest, context: Context
+    ) -> admin_pb2.WriteResponse:
+        document = _document(request.policy, "policy")
+        return await self._write(
+            context, lambda s: s.set_repository_policy(request.arn, document), "SetRepositoryPolicy"
+        )
+
+    async def DeleteRepositoryPolicy(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        return await self._write(
+            context, lambda s: s.set_repository_policy(request.arn, None), "DeleteRepositoryPolicy"
+        )
+
+    # -- organization, bundles, validation --------------------------------------------------
+
+    async def SetOrganization(
+        self, request: admin_pb2.OrganizationDocument, context: Context
+    ) -> admin_pb2.WriteResponse:
+        def work(store: Store) -> Change:
+            organization = None
+            if request.organization:
+                wrapper = {
+                    "format": "dockgate-bundle/1",
+                    "organization": _document(request.organization, "organization"),
+                }
+                organization = bundle_to_fleet(wrapper).organization
+            return store.set_organization(organization)
+
+        return await self._write(context, work, "SetOrganization")
+
+    async def GetOrganization(
+        self, request: admin_pb2.GetOrganizationRequest, context: Context
+    ) -> admin_pb2.OrganizationDocument:
+        def work(store: Store) -> str:
+            organization = store.load_organization()
+            if organization is None:
+                return ""
+            return json.dumps(fleet_to_bundle(_only(organization))["organization"])
+
+        return admin_pb2.OrganizationDocument(organization=await self._run(context, work))
+
+    async def ImportBundle(
+        self, request: admin_pb2.ImportBundleRequest, context: Context
+    ) -> admin_pb2.WriteResponse:
+        bundle = _document(request.bundle, "bundle")
+        return await self._write(
+            context,
+            lambda s: s.import_fleet(bundle_to_fleet(bundle), replace=request.replace),
+            "ImportBundle",
+        )
+
+    async def ExportBundle(
+        self, request: admin_pb2.ExportBundleRequest, context: Context
+    ) -> admin_pb2.ExportBundleResponse:
+        def work(store: Store) -> tuple[str, int]:
+            with store.reading() as revision:
+                return json.dumps(fleet_to_bundle(store.load_fleet())), revision
+
+        text, revision = await self._run(context, work)
+        return admin_pb2.ExportBundleResponse(bundle=text, revision=revision)
+
+    async def ValidatePolicy(
+        self, request: admin_pb2.ValidatePolicyRequest, context: Context
+    ) -> admin_pb2.ValidatePolicyResponse:
+        kinds = {str(kind) for kind in PolicyKind}
+        kind = request.kind or "identity"
+        if kind not in kinds:
+            await context.abort_with_status(
+                to_status(
+                    ServiceError(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        errors_pb2.INVALID_POLICY,
+                        f"`kind` must be one of {', '.join(sorted(kinds))}",
+                        field="kind",
+                    )
+                )
+            )
+        try:
+            document = load_json(request.document)
+        except ValueError as problem:
+            finding = admin_pb2.Finding(
+                severity="error", pointer="", message=f"invalid JSON: {problem}"
+            )
+            return admin_pb2.ValidatePolicyResponse(valid=False, findings=[finding])
+        findings = validate_policy(document, kind=PolicyKind(kind), name=request.name or "policy")
+        return admin_pb2.ValidatePolicyResponse(
+            valid=not any(f.severity is Severity.ERROR for f in findings),
+            findings=[
+                admin_pb2.Finding(severity=str(f.severity), pointer=f.pointer, message=str(f))
+                for f in findings
+            ],
+        )
+
+
+def _document(text: str, field: str) -> Any:
+    try:
+        return load_json(text)
+    except ValueError as problem:
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            errors_pb2.INVALID_POLICY,
+            f"`{field}` is not JSON: {problem}",
+            field=field,
+        ) from None
+
+
+def _inline(policies: Any) -> dict[str, Any]:
+    return {p.name: _document(p.document, f"inline_policies/{p.name}") for p in policies}
+
+
+def _found(value: T | None, what: str, request: Any) -> T:
+    if value is None:
+        ref = (
+            getattr(request, "arn", "")
+            or f"{getattr(request, 'name', '')} of account {getattr(request, 'account', '')}"
+        )
+        raise ServiceError(
+            grpc.StatusCode.NOT_FOUND, errors_pb2.NOT_FOUND, f"{what} `{ref}` does not exist"
+        )
+    return value
+
+
+def _in(request: admin_pb2.ListRequest, account: str) -> bool:
+    return not request.account or request.account == account
+
+
+def _only(organization: Organization) -> Any:
+    from dockgate_server.store.model import Fleet  # noqa: PLC0415 - a one-field fleet
+
+    return Fleet(organization=organization)
+
+
+def _inline_out(inline: Any) -> list[admin_pb2.InlinePolicy]:
+    return [
+        admin_pb2.InlinePolicy(name=name, document=json.dumps(doc)) for name, doc in inline.items()
+    ]
+
+
+def _user_out(user: User) -> admin_pb2.User:
+    return admin_pb2.User(
+        account=user.account,
+        name=user.name,
+        path=user.path,
+        user_id=user.user_id or "",
+        tags=dict(user.tags),
+        permissions_boundary=user.boundary or "",
+        groups=list(user.groups),
+        inline_policies=_inline_out(user.inline),
+        attached_policies=list(user.attached),
+        partition=user.partition,
+        arn=user.arn,
+    )
+
+
+def _group_out(group: Group) -> admin_pb2.Group:
+    return admin_pb2.Group(
+        account=group.account,
+        name=group.name,
+        path=group.path,
+        group_id=group.group_id or "",
+        inline_policies=_inline_out(group.inline),
+        attached_policies=list(group.attached),
+        partition=group.partition,
+        arn=group.arn,
+    )
+
+
+def _role_out(role: Role) -> admin_pb2.Role:
+    return admin_pb2.Role(
+        account=role.account,
+        name=role.name,
+        path=role.path,
+        role_id=role.role_id or "",
+        trust_policy=json.dumps(role.trust_policy) if role.trust_policy is not None else "",
+        tags=dict(role.tags),
+        permissions_boundary=role.boundary or "",
+        max_session_duration=role.max_session_duration,
+        inline_policies=_inline_out(role.inline),
+        attached_policies=list(role.attached),
+        partition=role.partition,
+        arn=role.arn,
+    )
+
+
+def _policy_out(policy: ManagedPolicy) -> admin_pb2.ManagedPolicy:
+    return admin_pb2.ManagedPolicy(
+        arn=policy.arn,
+        name=policy.name,
+        path=policy.path,
+        default_version=policy.default_version,
+        versions=[
+            admin_pb2.PolicyVersion(version_id=v, document=json.dumps(d))
+            for v, d in policy.versions.items()
+        ],
+        policy_id=policy.policy_id or "",
+    )
+
+
+def _repository_out(repository: Repository) -> admin_pb2.Repository:
+    message = admin_pb2.Repository(arn=repository.arn, tags=dict(repository.tags))
+    if repository.policy is not None:
+        message.policy = json.dumps(repository.policy)
+    return message

@@ -1,0 +1,148 @@
+"""Wire conversion: protobuf messages in, engine values out, and back. No decisions here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import grpc
+
+from dockgate.v1 import authorizer_pb2, errors_pb2
+from dockgate_server.engine.decision import Decision, Outcome, Reason
+from dockgate_server.service.errors import ServiceError
+
+__all__ = [
+    "MAX_CONTEXT_BYTES",
+    "MAX_CONTEXT_KEYS",
+    "OUTCOMES",
+    "context_from_wire",
+    "decision_to_wire",
+    "reasons_to_wire",
+    "simulation_case_from_wire",
+]
+
+MAX_CONTEXT_KEYS = 256
+MAX_CONTEXT_BYTES = 64 * 1024
+_MAX_FIELD = 2048
+
+OUTCOMES = {
+    Outcome.ALLOWED: authorizer_pb2.OUTCOME_ALLOWED,
+    Outcome.IMPLICITLY_DENIED: authorizer_pb2.OUTCOME_IMPLICITLY_DENIED,
+    Outcome.EXPLICITLY_DENIED: authorizer_pb2.OUTCOME_EXPLICITLY_DENIED,
+}
+
+
+def invalid(reason: int, field: str, message: str) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT, reason, f"`{field}`: {message}", field=field
+    )
+
+
+def check_request_fields(request: authorizer_pb2.AuthorizeRequest) -> None:
+    """Sizes and presence, before the engine parses anything."""
+    for field, reason in (
+        ("principal", errors_pb2.INVALID_PRINCIPAL),
+        ("action", errors_pb2.INVALID_ACTION),
+        ("resource", errors_pb2.INVALID_RESOURCE),
+    ):
+        value = getattr(request, field)
+        if not value:
+            raise invalid(reason, field, "is required")
+        if len(value) > _MAX_FIELD:
+            raise invalid(
+                errors_pb2.REQUEST_TOO_LARGE, field, f"is longer than {_MAX_FIELD} characters"
+            )
+
+
+def context_from_wire(
+    context: Mapping[str, authorizer_pb2.ContextValues],
+) -> dict[str, str | list[str]]:
+    """One value is a string; several are a list (a key's type comes from the operator)."""
+    if len(context) > MAX_CONTEXT_KEYS:
+        raise invalid(
+            errors_pb2.REQUEST_TOO_LARGE, "context", f"has more than {MAX_CONTEXT_KEYS} keys"
+        )
+    size = 0
+    result: dict[str, str | list[str]] = {}
+    for key, entry in context.items():
+        values = list(entry.values)
+        size += len(key) + sum(len(v) for v in values)
+        if size > MAX_CONTEXT_BYTES:
+            raise invalid(
+                errors_pb2.REQUEST_TOO_LARGE, "context", f"is larger than {MAX_CONTEXT_BYTES} bytes"
+            )
+        result[key] = values[0] if len(values) == 1 else values
+    return result
+
+
+def reasons_to_wire(reasons: Iterable[Reason]) -> list[authorizer_pb2.Reason]:
+    wire = []
+    for reason in reasons:
+        message = authorizer_pb2.Reason(
+            phase=str(reason.phase),
+            detail=reason.detail,
+            effect=str(reason.effect) if reason.effect else "",
+            policy=reason.policy or "",
+            sid=reason.sid or "",
+        )
+        if reason.statement is not None:
+            message.statement = reason.statement
+        wire.append(message)
+    return wire
+
+
+def decision_to_wire(
+    decision: Decision, revision: int, explain: bool
+) -> authorizer_pb2.AuthorizeResponse:
+    return authorizer_pb2.AuthorizeResponse(
+        outcome=OUTCOMES[decision.outcome],
+        reasons=reasons_to_wire(decision.reasons) if explain else (),
+        errors=decision.errors,
+        revision=revision,
+    )
+
+
+def simulation_case_from_wire(request: authorizer_pb2.SimulateRequest) -> dict[str, Any]:
+    """The case as the JSON Lines format spells it, so `simulate` decides it exactly as the CLI."""
+
+    def document(text: str, field: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError as problem:
+            raise invalid(errors_pb2.INVALID_CASE, field, f"is not JSON: {problem}") from None
+
+    inner = request.request
+    case: dict[str, Any] = {
+        "id": request.id or "case",
+        "request": {
+            "principal": inner.principal,
+            "action": inner.action,
+            "resource": inner.resource,
+            "context": context_from_wire(inner.context),
+        },
+        "identityPolicies": [
+            document(t, f"identity_policies[{i}]") for i, t in enumerate(request.identity_policies)
+        ],
+        "principalTags": dict(request.principal_tags),
+        "resourceTags": dict(request.resource_tags),
+    }
+    if request.HasField("resource_policy"):
+        case["resourcePolicy"] = document(request.resource_policy, "resource_policy")
+    if request.HasField("permissions_boundary"):
+        case["permissionsBoundary"] = document(request.permissions_boundary, "permissions_boundary")
+    if request.HasField("session_policy"):
+        case["sessionPolicy"] = document(request.session_policy, "session_policy")
+    if request.has_service_control_policies:
+        case["serviceControlPolicies"] = [
+            [document(t, f"service_control_policies[{i}]") for t in level.policies]
+            for i, level in enumerate(request.service_control_policies)
+        ]
+    if request.has_resource_control_policies:
+        case["resourceControlPolicies"] = [
+            [document(t, f"resource_control_policies[{i}]") for t in level.policies]
+            for i, level in enumerate(request.resource_control_policies)
+        ]
+    if request.expect:
+        case["expect"] = request.expect
+    return case

@@ -1,0 +1,285 @@
+"""`dockgate serve`: the decision port, the admin port, metrics, workers, signals.
+
+With `--workers N`, N processes are forked before any gRPC object exists and share the decision
+port (SO_REUSEPORT); the parent serves the admin port and the metrics. Each process keeps its own
+snapshot fresh from the store, so a write through the admin port reaches all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import json
+import logging
+import os
+import signal
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.policy.parse import load_json
+from dockgate_server.service.admin import AdminService
+from dockgate_server.service.auth import TokenInterceptor, load_admin_token
+from dockgate_server.service.authorizer import AuthorizerService
+from dockgate_server.service.logs import configure_logging
+from dockgate_server.service.metrics import Metrics, serve_metrics
+from dockgate_server.service.state import DecisionState
+from dockgate_server.store.bundle import bundle_to_fleet
+from dockgate_server.store.sqlite import Store
+
+__all__ = ["ServeConfig", "serve"]
+
+log = logging.getLogger("dockgate.server")
+
+_MAX_MESSAGE = 8 * 1024 * 1024
+_OPTIONS = [
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    ("grpc.so_reuseport", 1),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    data_dir: Path
+    store: Path
+    listen: str = "127.0.0.1:50051"
+    admin_listen: str = "127.0.0.1:50052"
+    metrics_listen: str | None = "127.0.0.1:9464"
+    workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    """with it, clients must present a certificate it signed (mTLS)"""
+    seed_sample: bool = True
+    poll_interval: float = 0.02
+    grace: float = 10.0
+    ready_file: Path | None = None
+    """written once serving: the bound ports, for callers that asked for port 0"""
+    log_level: str = "info"
+
+
+def serve(config: ServeConfig) -> int:
+    configure_logging(config.log_level)
+    _seed(config)
+    token = load_admin_token(config.data_dir / "admin-token")
+    if config.workers <= 1:
+        asyncio.run(_single_process(config, token))
+        return 0
+    return _multi_process(config, token)
+
+
+def _seed(config: ServeConfig) -> None:
+    """A new store gets the sample fleet, so the first `Authorize` shows real decisions."""
+    with Store(config.store) as store:
+        if store.revision == 0 and config.seed_sample:
+            text = (
+                importlib.resources.files("dockgate_server.data")
+                .joinpath("sample-bundle.json")
+                .read_text()
+            )
+            change = store.import_fleet(bundle_to_fleet(load_json(text)))
+            log.info("seeded the sample fleet", extra={"fields": {"revision": change.revision}})
+
+
+# -- one process ------------------------------------------------------------------------------
+
+
+async def _single_process(config: ServeConfig, token: str) -> None:
+    metrics = Metrics()
+    state = _start_state(config, metrics)
+    decision = _decision_server(state, metrics)
+    decision_port = _bind(decision, config.listen, config)
+    admin_service = AdminService(config.store, state.nudge)
+    admin = _admin_server(admin_service, token)
+    admin_port = _bind(admin, config.admin_listen, config)
+    metrics_port = _start_metrics(config.metrics_listen)
+    await decision.start()
+    await admin.start()
+    _announce(config, decision_port, admin_port, metrics_port)
+    await _until_terminated()
+    log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
+    await asyncio.gather(decision.stop(config.grace), admin.stop(config.grace))
+    admin_service.close()
+    state.stop()
+
+
+# -- several processes ------------------------------------------------------------------------
+
+
+def _multi_process(config: ServeConfig, token: str) -> int:
+    metrics_dir = tempfile.mkdtemp(prefix="dockgate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    host, port = _split(config.listen)
+    reserved = None
+    if port == 0:  # every worker must bind the same port: pick it once, hold it while they bind
+        reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind((host, 0))
+        port = reserved.getsockname()[1]
+    listen = f"{_host_for_grpc(host)}:{port}"
+    children = []
+    for _ in range(config.workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: no gRPC object existed before this point
+            code = 0
+            try:
+                asyncio.run(_worker(config, listen))
+            except BaseException:
+                log.exception("worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    if reserved is not None:
+        reserved.close()
+    try:
+        asyncio.run(_parent(config, token, port, children))
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        codes = [os.waitpid(pid, 0)[1] for pid in children]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+async def _worker(config: ServeConfig, listen: str) -> None:
+    metrics = Metrics()
+    state = _start_state(config, metrics)
+    decision = _decision_server(state, metrics)
+    _bind(decision, listen, config)
+    await decision.start()
+    await _until_terminated()
+    await decision.stop(config.grace)
+    state.stop()
+
+
+async def _parent(config: ServeConfig, token: str, decision_port: int, children: list[int]) -> None:
+    admin_service = AdminService(config.store, lambda: None)  # workers poll the store themselves
+    admin = _admin_server(admin_service, token)
+    admin_port = _bind(admin, config.admin_listen, config)
+    metrics_port = _start_metrics(config.metrics_listen)
+    await admin.start()
+    _announce(config, decision_port, admin_port, metrics_port, workers=children)
+    await _until_terminated()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    await admin.stop(config.grace)
+    admin_service.close()
+
+
+# -- parts ------------------------------------------------------------------------------------
+
+
+def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
+    def swapped(snapshot: Snapshot, seconds: float) -> None:
+        metrics.revision.set(snapshot.revision)
+        metrics.compile_seconds.set(seconds)
+        metrics.count_cache(state.cache.hits, state.cache.misses)
+
+    state = DecisionState(config.store, poll_interval=config.poll_interval, on_swap=swapped)
+    state.start()
+    return state
+
+
+def _decision_server(state: DecisionState, metrics: Metrics) -> grpc.aio.Server:
+    server = grpc.aio.server(options=_OPTIONS)
+    authorizer_pb2_grpc.add_AuthorizerServicer_to_server(AuthorizerService(state, metrics), server)
+    _add_health_and_reflection(
+        server, authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"].full_name
+    )
+    return server
+
+
+def _admin_server(service: AdminService, token: str) -> grpc.aio.Server:
+    server = grpc.aio.server(options=_OPTIONS, interceptors=[TokenInterceptor(token)])
+    admin_pb2_grpc.add_PolicyAdminServicer_to_server(service, server)
+    _add_health_and_reflection(
+        server, admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
+    )
+    return server
+
+
+def _add_health_and_reflection(server: grpc.aio.Server, service_name: str) -> None:
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    serving = health_pb2.HealthCheckResponse.SERVING
+
+    async def mark() -> None:
+        await checks.set(service_name, serving)
+        await checks.set(health.OVERALL_HEALTH, serving)
+
+    asyncio.get_running_loop().create_task(mark())
+    reflection.enable_server_reflection(
+        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+
+
+def _bind(server: grpc.aio.Server, address: str, config: ServeConfig) -> int:
+    if config.tls_cert and config.tls_key:
+        client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+        credentials = grpc.ssl_server_credentials(
+            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on `{address}`")
+    return port
+
+
+def _start_metrics(address: str | None) -> int | None:
+    if not address:
+        return None
+    host, port = _split(address)
+    return serve_metrics(host, port)
+
+
+def _announce(
+    config: ServeConfig,
+    decision: int,
+    admin: int,
+    metrics: int | None,
+    workers: list[int] | None = None,
+) -> None:
+    ports = {
+        "decision_port": decision,
+        "admin_port": admin,
+        "metrics_port": metrics,
+        "pid": os.getpid(),
+        "workers": workers or [],
+    }
+    log.info("serving", extra={"fields": ports})
+    if config.ready_file is not None:
+        partial = config.ready_file.with_suffix(".partial")
+        partial.write_text(json.dumps(ports))
+        partial.replace(config.ready_file)
+
+
+async def _until_terminated() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    await stop.wait()
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _host_for_grpc(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

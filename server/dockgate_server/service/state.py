@@ -1,0 +1,117 @@
+"""The snapshot every decision reads, kept fresh from the store by one background thread.
+
+The thread owns its own SQLite connection. Every `poll_interval` (or at once when nudged after a
+local write) it asks the store for the changes since its snapshot and swaps in a rebuilt one: a
+write made by any process is visible here within one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dockgate_server.engine.cache import DecisionCache
+from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.store.sqlite import Store
+
+__all__ = ["DecisionState"]
+
+log = logging.getLogger("dockgate.state")
+
+
+class DecisionState:
+    def __init__(
+        self,
+        store_path: Path,
+        *,
+        poll_interval: float = 0.02,
+        cache_size: int = 100_000,
+        on_swap: Callable[[Snapshot, float], None] | None = None,
+    ) -> None:
+        self.store_path = store_path
+        self.poll_interval = poll_interval
+        self.cache = DecisionCache(cache_size)
+        self._on_swap = on_swap
+        self._nudge = threading.Event()
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._snapshot: Snapshot | None = None
+        self._thread = threading.Thread(target=self._run, name="dockgate-refresh", daemon=True)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise RuntimeError("the decision state has not started")
+        return snapshot
+
+    def start(self) -> None:
+        """Build the first snapshot (in the refresh thread) and return once it is ready."""
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._nudge.set()
+        self._thread.join(timeout=5)
+
+    def nudge(self) -> None:
+        """Refresh now rather than at the next poll (after a write in this process)."""
+        self._nudge.set()
+
+    async def at_least(self, revision: int, timeout: float) -> Snapshot | None:
+        """A snapshot at `revision` or newer, waiting up to `timeout`; None if not reached."""
+        snapshot = self.snapshot
+        if snapshot.revision >= revision:
+            return snapshot
+        deadline = time.monotonic() + timeout
+        self.nudge()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.005, self.poll_interval))
+            snapshot = self.snapshot
+            if snapshot.revision >= revision:
+                return snapshot
+            self.nudge()
+        return None
+
+    def _run(self) -> None:
+        try:
+            store = Store(self.store_path)
+            builder = SnapshotBuilder(store)
+            self._swap(builder.build, None)
+        except BaseException as problem:  # reported to start(), which raises it
+            self._failure = problem
+            self._ready.set()
+            return
+        self._ready.set()
+        with store:
+            while not self._stopping.is_set():
+                self._nudge.wait(self.poll_interval)
+                self._nudge.clear()
+                if self._stopping.is_set():
+                    break
+                try:
+                    self._refresh(builder)
+                except Exception:
+                    # keep serving the last good snapshot; the next poll tries again
+                    log.exception("snapshot refresh failed")
+
+    def _refresh(self, builder: SnapshotBuilder) -> None:
+        current = self.snapshot
+        self._swap(lambda: builder.refresh(current), current)
+
+    def _swap(self, build: Callable[[], Snapshot], current: Snapshot | None) -> None:
+        started = time.perf_counter()
+        snapshot = build()
+        if snapshot is current:
+            return
+        self._snapshot = snapshot
+        if self._on_swap is not None:
+            self._on_swap(snapshot, time.perf_counter() - started)
