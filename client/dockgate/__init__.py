@@ -1,5 +1,53 @@
-"""Dockgate's Python client (the gRPC contract and client arrive with the service)."""
+"""Dockgate's Python client: authorization decisions for container registries, over gRPC.
+
+from dockgate import Client
+
+with Client("127.0.0.1:50051") as client:
+    decision = client.authorize(
+        principal="arn:aws:iam::111122223333:user/reader",
+        action="ecr:BatchGetImage",
+        resource="arn:aws:ecr:us-east-1:111122223333:repository/team-a/app",
+        context={"aws:SourceIp": "203.0.113.7"},
+    )
+    decision.outcome  # Outcome.ALLOWED, whose value is "Allowed"
+"""
+
+from dockgate._admin import AdminClient, Finding
+from dockgate._client import AsyncClient, AuthorizeItem, Client, Credentials
+from dockgate._errors import (
+    DockgateError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    RevisionNotReachedError,
+    TimeoutError,
+    UnauthenticatedError,
+    UnavailableError,
+    WriteRefusedError,
+)
+from dockgate._model import Decision, Outcome, Reason, SimulationResult
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AdminClient",
+    "AsyncClient",
+    "AuthorizeItem",
+    "Client",
+    "Credentials",
+    "Decision",
+    "DockgateError",
+    "Finding",
+    "InternalError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Outcome",
+    "Reason",
+    "RevisionNotReachedError",
+    "SimulationResult",
+    "TimeoutError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "WriteRefusedError",
+    "__version__",
+]

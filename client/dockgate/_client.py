@@ -1,0 +1,262 @@
+"""`Client` and `AsyncClient`: decisions over gRPC, with a default deadline and safe retries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from dockgate._errors import DockgateError, from_rpc_error
+from dockgate._model import Decision, SimulationResult
+from dockgate._wire import (
+    ContextInput,
+    authorize_request,
+    decision_from_wire,
+    simulate_request,
+    simulation_from_wire,
+)
+from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
+
+__all__ = ["AsyncClient", "AuthorizeItem", "Client", "Credentials"]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 5.0
+RETRIES = 3
+"""Attempts after the first, only for UNAVAILABLE: the request never reached a server that
+decided it, and a decision has no side effects."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeItem:
+    """One request of `authorize_many`."""
+
+    principal: str
+    action: str
+    resource: str
+    context: ContextInput | None = None
+    explain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """TLS for the channel: the server's CA, and a client certificate for mTLS."""
+
+    root_certificates: bytes | None = None
+    private_key: bytes | None = None
+    certificate_chain: bytes | None = None
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            self.root_certificates, self.private_key, self.certificate_chain
+        )
+
+
+def _items(
+    requests: Iterable[AuthorizeItem | Mapping[str, Any]],
+) -> authorizer_pb2.BatchAuthorizeRequest:
+    batch = authorizer_pb2.BatchAuthorizeRequest()
+    for given in requests:
+        item = AuthorizeItem(**given) if isinstance(given, Mapping) else given
+        batch.items.append(
+            authorize_request(
+                item.principal, item.action, item.resource, item.context, explain=item.explain
+            )
+        )
+    return batch
+
+
+def _batch_results(
+    response: authorizer_pb2.BatchAuthorizeResponse,
+) -> list[Decision | DockgateError]:
+    results: list[Decision | DockgateError] = []
+    for result in response.results:
+        if result.HasField("decision"):
+            results.append(decision_from_wire(result.decision))
+        else:
+            error = result.error
+            results.append(
+                DockgateError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    error.message,
+                    error.reason,
+                    {"field": error.field} if error.field else {},
+                )
+            )
+    return results
+
+
+def _backoff(attempt: int) -> float:
+    jitter: float = 0.5 + random.random() / 2
+    return min(1.0, 0.05 * 2.0**attempt) * jitter
+
+
+class Client:
+    """A synchronous client of `dockgate.v1.Authorizer`. Use as a context manager, or `close()`."""
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._channel = (
+            grpc.secure_channel(target, credentials.channel_credentials())
+            if credentials
+            else grpc.insecure_channel(target)
+        )
+        self._stub = authorizer_pb2_grpc.AuthorizerStub(self._channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def authorize(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: ContextInput | None = None,
+        *,
+        explain: bool = False,
+        at_least_revision: int = 0,
+        timeout: float | None = None,
+    ) -> Decision:
+        request = authorize_request(
+            principal,
+            action,
+            resource,
+            context,
+            explain=explain,
+            at_least_revision=at_least_revision,
+        )
+        return decision_from_wire(self._call(self._stub.Authorize, request, timeout))
+
+    def authorize_many(
+        self, requests: Iterable[AuthorizeItem | Mapping[str, Any]], *, timeout: float | None = None
+    ) -> list[Decision | DockgateError]:
+        """Up to 1,000 requests in one call, answered in order; a bad item gets its own error."""
+        return _batch_results(self._call(self._stub.BatchAuthorize, _items(requests), timeout))
+
+    def simulate(
+        self, case: Mapping[str, Any], *, timeout: float | None = None
+    ) -> SimulationResult:
+        """Decide a simulation case (the JSON Lines format, as a dict) on the server."""
+        return simulation_from_wire(
+            self._call(self._stub.Simulate, simulate_request(case), timeout)
+        )
+
+    def _call(self, method: Callable[..., T], request: object, timeout: float | None) -> T:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        attempt = 0
+        while True:
+            try:
+                return method(request, timeout=max(0.001, deadline - time.monotonic()))
+            except grpc.RpcError as error:
+                failure = from_rpc_error(error)
+            if failure.code is not grpc.StatusCode.UNAVAILABLE or attempt >= RETRIES:
+                raise failure
+            pause = _backoff(attempt)
+            if time.monotonic() + pause >= deadline:
+                raise failure
+            time.sleep(pause)
+            attempt += 1
+
+
+class AsyncClient:
+    """The asyncio client of `dockgate.v1.Authorizer`: `async with AsyncClient(...) as client`."""
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._channel = (
+            grpc.aio.secure_channel(target, credentials.channel_credentials())
+            if credentials
+            else grpc.aio.insecure_channel(target)
+        )
+        self._stub = authorizer_pb2_grpc.AuthorizerStub(self._channel)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def authorize(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: ContextInput | None = None,
+        *,
+        explain: bool = False,
+        at_least_revision: int = 0,
+        timeout: float | None = None,
+    ) -> Decision:
+        request = authorize_request(
+            principal,
+            action,
+            resource,
+            context,
+            explain=explain,
+            at_least_revision=at_least_revision,
+        )
+        return decision_from_wire(await self._call(self._stub.Authorize, request, timeout))
+
+    async def authorize_many(
+        self, requests: Iterable[AuthorizeItem | Mapping[str, Any]], *, timeout: float | None = None
+    ) -> list[Decision | DockgateError]:
+        return _batch_results(
+            await self._call(self._stub.BatchAuthorize, _items(requests), timeout)
+        )
+
+    async def simulate(
+        self, case: Mapping[str, Any], *, timeout: float | None = None
+    ) -> SimulationResult:
+        return simulation_from_wire(
+            await self._call(self._stub.Simulate, simulate_request(case), timeout)
+        )
+
+    async def _call(
+        self, method: Callable[..., Awaitable[T]], request: object, timeout: float | None
+    ) -> T:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        attempt = 0
+        while True:
+            try:
+                return await method(request, timeout=max(0.001, deadline - time.monotonic()))
+            except grpc.RpcError as error:
+                failure = from_rpc_error(error)
+            if failure.code is not grpc.StatusCode.UNAVAILABLE or attempt >= RETRIES:
+                raise failure
+            pause = _backoff(attempt)
+            if time.monotonic() + pause >= deadline:
+                raise failure
+            await asyncio.sleep(pause)
+            attempt += 1
