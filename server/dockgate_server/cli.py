@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -17,6 +17,13 @@ from dockgate_server.engine.snapshot import SnapshotBuilder
 from dockgate_server.policy.findings import PolicyError, Severity
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
+from dockgate_server.remote import (
+    RemoteError,
+    remote_check,
+    remote_export,
+    remote_import,
+    remote_simulate,
+)
 from dockgate_server.simulate import simulate_lines
 from dockgate_server.store.bundle import bundle_to_fleet, fleet_to_bundle
 from dockgate_server.store.sqlite import Store
@@ -48,6 +55,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "and an `N passed, N failed` summary. Exits 1 when any case fails or cannot be decided.",
     )
     simulate.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for standard input")
+    simulate.add_argument(
+        "--server", metavar="ADDRESS", help="decide on a running server (HOST:PORT)"
+    )
     simulate.set_defaults(run=_simulate)
 
     validate = commands.add_parser(
@@ -124,10 +134,20 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--replace", action="store_true", help="replace the accounts the bundle names"
     )
+    load.add_argument(
+        "--server",
+        metavar="ADDRESS",
+        help="go through a running server's admin port (token: $DOCKGATE_ADMIN_TOKEN)",
+    )
     load.set_defaults(run=_import)
 
     dump = commands.add_parser("export", help="print the store as a bundle")
     dump.add_argument("--store", default=None, help=store_help)
+    dump.add_argument(
+        "--server",
+        metavar="ADDRESS",
+        help="go through a running server's admin port (token: $DOCKGATE_ADMIN_TOKEN)",
+    )
     dump.set_defaults(run=_export)
 
     check = commands.add_parser(
@@ -137,6 +157,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "evaluation errors, and under --explain the statements or gates that decided.",
     )
     check.add_argument("--store", default=None, help=store_help)
+    check.add_argument("--server", metavar="ADDRESS", help="decide on a running server (HOST:PORT)")
     check.add_argument("--principal", required=True, help="the caller's ARN or service name")
     check.add_argument("--action", required=True, help="`service:Action`, e.g. ecr:BatchGetImage")
     check.add_argument(
@@ -210,12 +231,19 @@ def _open(name: str) -> TextIO:
 def _simulate(arguments: argparse.Namespace) -> int:
     passed = failed = 0
     with _open(arguments.file) as source:
-        for result in simulate_lines(source):
-            print(json.dumps(result.to_json(), ensure_ascii=False))
-            if result.ok:
-                passed += 1
-            else:
-                failed += 1
+        if arguments.server:
+            results: Iterable[dict[str, object]] = remote_simulate(arguments.server, source)
+        else:
+            results = (result.to_json() for result in simulate_lines(source))
+        try:
+            for result in results:
+                print(json.dumps(result, ensure_ascii=False))
+                if result["ok"]:
+                    passed += 1
+                else:
+                    failed += 1
+        except RemoteError as problem:
+            return _fail(str(problem))
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -253,6 +281,12 @@ def _validate(arguments: argparse.Namespace) -> int:
 def _import(arguments: argparse.Namespace) -> int:
     with _open(arguments.bundle) as source:
         text = source.read()
+    if arguments.server:
+        try:
+            print(json.dumps(remote_import(arguments.server, text, arguments.replace)))
+        except RemoteError as problem:
+            return _fail(f"import refused, nothing stored: {problem}")
+        return 0
     try:
         fleet = bundle_to_fleet(load_json(text))
         with Store(_store_path(arguments)) as store:
@@ -276,6 +310,12 @@ def _import(arguments: argparse.Namespace) -> int:
 
 
 def _export(arguments: argparse.Namespace) -> int:
+    if arguments.server:
+        try:
+            print(json.dumps(remote_export(arguments.server), indent=2, ensure_ascii=False))
+        except RemoteError as problem:
+            return _fail(str(problem))
+        return 0
     with Store(_store_path(arguments)) as store:
         print(json.dumps(fleet_to_bundle(store.load_fleet()), indent=2, ensure_ascii=False))
     return 0
@@ -293,6 +333,20 @@ def _check(arguments: argparse.Namespace) -> int:
             )
     except (ValueError, OSError) as problem:
         return _fail(str(problem))
+    if arguments.server:
+        if session is not None:
+            return _fail("--session-policy needs a local store: the service has no sessions yet")
+        try:
+            answer = remote_check(
+                arguments.server,
+                (arguments.principal, arguments.action, arguments.resource),
+                context,
+                explain=arguments.explain,
+            )
+        except RemoteError as problem:
+            return _fail(str(problem))
+        print(json.dumps(answer, ensure_ascii=False))
+        return 0
     with Store(_store_path(arguments)) as store:
         snapshot = SnapshotBuilder(store).build()
     try:

@@ -7,9 +7,12 @@ shared with the previous snapshot.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from cachetools import LRUCache
 
 from dockgate_server.engine.authorize import PolicySet, authorize
 from dockgate_server.engine.compile import CompiledPolicy, compile_policy
@@ -31,6 +34,9 @@ from dockgate_server.store.model import (
 from dockgate_server.store.sqlite import Change, Store
 
 __all__ = ["PrincipalView", "RepositoryView", "Snapshot", "SnapshotBuilder"]
+
+_MANAGED_KEPT = 20_000
+"""Compiled managed policies kept across snapshots (IAM allows 5,000 per account by default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +189,10 @@ class SnapshotBuilder:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._managed: dict[tuple[str, str, PolicyKind], CompiledPolicy] = {}
+        # keyed by content: a version's document can be replaced under the same version id
+        self._managed: LRUCache[tuple[str, str, PolicyKind], CompiledPolicy] = LRUCache(
+            maxsize=_MANAGED_KEPT
+        )
 
     def build(self) -> Snapshot:
         with self.store.reading() as revision:
@@ -336,7 +345,7 @@ class SnapshotBuilder:
         self, arn: str, policies: Mapping[str, ManagedPolicy], kind: PolicyKind
     ) -> CompiledPolicy:
         policy = policies[arn]
-        key = (arn, policy.default_version, kind)
+        key = (arn, json.dumps(policy.document, sort_keys=True), kind)
         compiled = self._managed.get(key)
         if compiled is None:
             compiled = compile_policy(parse_policy(policy.document, kind=kind, name=arn))

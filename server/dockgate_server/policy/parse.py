@@ -446,8 +446,11 @@ class _Parser:
     ) -> None:
         if effect is Effect.ALLOW:
             self.error(f"{pointer}/Effect", "a customer RCP statement must be Deny")
-        if "NotAction" in raw:
-            self.error(f"{pointer}/NotAction", "a resource control policy may not use `NotAction`")
+        for element in ("NotAction", "NotPrincipal"):
+            if element in raw:
+                self.error(
+                    f"{pointer}/{element}", f"a resource control policy may not use `{element}`"
+                )
         if actions is not None and "*" in actions:
             self.error(
                 f"{pointer}/Action", "a resource control policy may not use the bare action `*`"

@@ -44,8 +44,17 @@ def test_check_on_the_bundle_agrees_with_simulate(
     store = str(tmp_path / "store.sqlite3")
     assert main(["import", str(bundle), "--store", store]) == 0
     arguments = [
-        "check", "--store", store, "--principal", converted.principal, "--action", converted.action,
-        "--resource", converted.resource, "--context-json", json.dumps(converted.context),
+        "check",
+        "--store",
+        store,
+        "--principal",
+        converted.principal,
+        "--action",
+        converted.action,
+        "--resource",
+        converted.resource,
+        "--context-json",
+        json.dumps(converted.context),
     ]
     if converted.session_policy is not None:
         session = tmp_path / "session.json"
