@@ -1,0 +1,69 @@
+"""Each package's public surface is pinned: a change to `__all__` is a deliberate one."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "dockgate_server.policy": [
+        "ConditionClause",
+        "Effect",
+        "Finding",
+        "Policy",
+        "PolicyError",
+        "PolicyKind",
+        "SetQualifier",
+        "Severity",
+        "Statement",
+    ],
+    "dockgate_server.conditions": [
+        "OPERATORS",
+        "CompiledCondition",
+        "Context",
+        "ContextValue",
+        "OperatorSpec",
+        "compile_condition",
+        "evaluate_condition",
+    ],
+    "dockgate_server.engine": [
+        "CompiledPolicy",
+        "Decision",
+        "Outcome",
+        "Phase",
+        "PolicySet",
+        "Reason",
+        "Request",
+        "RequestError",
+        "authorize",
+        "build_request",
+        "compile_policy",
+    ],
+    "dockgate_server.store": [
+        "BUNDLE_FORMAT",
+        "BundleError",
+        "Change",
+        "Fleet",
+        "Group",
+        "ManagedPolicy",
+        "OrgNode",
+        "Organization",
+        "Repository",
+        "Role",
+        "Store",
+        "StoreError",
+        "User",
+        "bundle_to_fleet",
+        "fleet_to_bundle",
+    ],
+    "dockgate_server.service": ["ServeConfig", "serve"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXPORTS))
+def test_all_is_pinned(module: str) -> None:
+    loaded = importlib.import_module(module)
+    assert sorted(loaded.__all__) == sorted(EXPORTS[module])
+    for name in loaded.__all__:
+        assert hasattr(loaded, name), name
