@@ -64,8 +64,8 @@ def _split_zone(text: str) -> tuple[str, timezone | None]:
             if hours.isdigit() and minutes.isdigit():
                 delta = timedelta(hours=int(hours), minutes=int(minutes))
                 return clock, timezone(delta if sign == "+" else -delta)
-    # AWS accepts a time without a zone and reads it as UTC
-    return text, UTC
+    # W3C profile of ISO 8601 (semantics §4.4): a time always carries its zone
+    return text, None
 
 
 def _parse_clock(clock: str) -> tuple[int, int, int, int]:

@@ -55,6 +55,7 @@ _IAM_CHARACTERS = frozenset("\t\n\r")
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _PREFIX_CHARACTERS = frozenset(_ALNUM + "-")
 _NAME_CHARACTERS = frozenset(_ALNUM + "*?")
+_WHITESPACE = frozenset(" \t\n\r")
 _QUALIFIERS = {
     "forallvalues:": SetQualifier.FOR_ALL_VALUES,
     "foranyvalue:": SetQualifier.FOR_ANY_VALUE,
@@ -335,8 +336,11 @@ class _Parser:
             self.error(pointer, f"action `{text}` must be `*` or `service:action`")
         elif not set(prefix) <= _PREFIX_CHARACTERS:
             self.error(pointer, f"service prefix of `{text}` may hold only letters, digits and `-`")
-        elif not set(name) <= _NAME_CHARACTERS:
+        elif not set(name) <= _NAME_CHARACTERS | _WHITESPACE:
             self.error(pointer, f"action names contain only letters, digits, * and ?, got `{text}`")
+        elif set(name) & _WHITESPACE:
+            # IAM: whitespace inside an action name is accepted, and the entry never matches
+            self.warn(pointer, f"action `{text}` holds whitespace and matches nothing")
         elif not name:
             self.warn(pointer, f"action `{text}` has no name and matches nothing")
 
@@ -513,6 +517,7 @@ class _Parser:
         for prefix, value in _QUALIFIERS.items():
             if rest.lower().startswith(prefix):
                 qualifier, rest = value, rest[len(prefix) :]
+                break  # one qualifier at most: a second one leaves an unknown operator name
         if_exists = rest.lower().endswith(_IF_EXISTS) and rest.lower() != _IF_EXISTS
         base = rest[: -len(_IF_EXISTS)] if if_exists else rest
         canonical = lookup_operator(base)

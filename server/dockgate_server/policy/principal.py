@@ -249,7 +249,9 @@ def exempts_caller(entry: PrincipalEntry, caller: Caller) -> bool:
         return caller.kind is CallerKind.SERVICE and caller.name == entry.name
     if kind is EntryKind.ACCOUNT:
         return caller.kind is CallerKind.ROOT and _same_account(entry, caller)
-    if kind is EntryKind.NOTHING:
+    if kind in (EntryKind.NOTHING, EntryKind.ROLE):
+        # a bare role ARN as the caller stands for a session of that role (semantics §7.1), and a
+        # role entry does not exempt the role's sessions
         return False
     return entry.text == caller.arn
 

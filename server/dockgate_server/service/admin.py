@@ -55,7 +55,11 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             self._store = Store(self._path)
         return self._store
 
-    async def _run(self, context: Context, work: Callable[[Store], T]) -> T:
+    async def _run(
+        self, context: Context, work: Callable[[Store], T], *, target: bool = False
+    ) -> T:
+        """`target`: the call acts on a stored entity it names (a delete, a policy set), so that
+        entity's absence is NOT_FOUND; any other refusal (a missing reference) is WRITE_REFUSED."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, lambda: work(self._open()))
@@ -83,20 +87,16 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
                 )
             )
         except StoreError as problem:
-            code = (
-                grpc.StatusCode.NOT_FOUND
-                if "does not exist" in str(problem)
-                else grpc.StatusCode.FAILED_PRECONDITION
-            )
-            await context.abort_with_status(
-                to_status(ServiceError(code, errors_pb2.WRITE_REFUSED, str(problem)))
-            )
+            code, reason = grpc.StatusCode.FAILED_PRECONDITION, errors_pb2.WRITE_REFUSED
+            if target and "does not exist" in str(problem):
+                code, reason = grpc.StatusCode.NOT_FOUND, errors_pb2.NOT_FOUND
+            await context.abort_with_status(to_status(ServiceError(code, reason, str(problem))))
         raise AssertionError("abort returned")
 
     async def _write(
-        self, context: Context, work: Callable[[Store], Change], what: str
+        self, context: Context, work: Callable[[Store], Change], what: str, *, target: bool = False
     ) -> admin_pb2.WriteResponse:
-        change = await self._run(context, work)
+        change = await self._run(context, work, target=target)
         self._on_write()
         log.info("store write", extra={"fields": {"write": what, "revision": change.revision}})
         return admin_pb2.WriteResponse(revision=change.revision)
@@ -135,7 +135,10 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         self, request: admin_pb2.EntityRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.delete_user(request.account, request.name), "DeleteUser"
+            context,
+            lambda s: s.delete_user(request.account, request.name),
+            "DeleteUser",
+            target=True,
         )
 
     async def ListUsers(
@@ -168,7 +171,10 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         self, request: admin_pb2.EntityRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.delete_group(request.account, request.name), "DeleteGroup"
+            context,
+            lambda s: s.delete_group(request.account, request.name),
+            "DeleteGroup",
+            target=True,
         )
 
     async def ListGroups(
@@ -205,7 +211,10 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         self, request: admin_pb2.EntityRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.delete_role(request.account, request.name), "DeleteRole"
+            context,
+            lambda s: s.delete_role(request.account, request.name),
+            "DeleteRole",
+            target=True,
         )
 
     async def ListRoles(
@@ -248,7 +257,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         self, request: admin_pb2.ArnRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.delete_policy(request.arn), "DeleteManagedPolicy"
+            context, lambda s: s.delete_policy(request.arn), "DeleteManagedPolicy", target=True
         )
 
     async def ListManagedPolicies(
@@ -280,7 +289,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         self, request: admin_pb2.ArnRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.delete_repository(request.arn), "DeleteRepository"
+            context, lambda s: s.delete_repository(request.arn), "DeleteRepository", target=True
         )
 
     async def ListRepositories(
@@ -296,14 +305,20 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
     ) -> admin_pb2.WriteResponse:
         document = _document(request.policy, "policy")
         return await self._write(
-            context, lambda s: s.set_repository_policy(request.arn, document), "SetRepositoryPolicy"
+            context,
+            lambda s: s.set_repository_policy(request.arn, document),
+            "SetRepositoryPolicy",
+            target=True,
         )
 
     async def DeleteRepositoryPolicy(
         self, request: admin_pb2.ArnRef, context: Context
     ) -> admin_pb2.WriteResponse:
         return await self._write(
-            context, lambda s: s.set_repository_policy(request.arn, None), "DeleteRepositoryPolicy"
+            context,
+            lambda s: s.set_repository_policy(request.arn, None),
+            "DeleteRepositoryPolicy",
+            target=True,
         )
 
     # -- organization, bundles, validation --------------------------------------------------

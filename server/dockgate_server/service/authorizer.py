@@ -155,6 +155,9 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
                 problem.field,
                 str(problem),
             ) from None
+        finally:
+            # counted here, on the event loop's thread, so the counters move with every lookup
+            self.metrics.count_cache(self.state.cache.hits, self.state.cache.misses)
         return decision
 
     async def _abort(

@@ -13,6 +13,7 @@ import importlib.resources
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -148,6 +149,7 @@ def _multi_process(config: ServeConfig, token: str) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         codes = [os.waitpid(pid, 0)[1] for pid in children]
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -184,7 +186,6 @@ def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
     def swapped(snapshot: Snapshot, seconds: float) -> None:
         metrics.revision.set(snapshot.revision)
         metrics.compile_seconds.set(seconds)
-        metrics.count_cache(state.cache.hits, state.cache.misses)
 
     state = DecisionState(config.store, poll_interval=config.poll_interval, on_swap=swapped)
     state.start()
