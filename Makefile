@@ -33,8 +33,8 @@ typecheck: $(STAMP) ## mypy --strict over server, client and tests
 unit: $(STAMP) ## the whole pytest suite (conformance corpora included)
 	$(BIN)/pytest
 
-run: $(STAMP) ## decide the sample questions (the service itself lands with the gRPC issue)
-	$(BIN)/dockgate simulate examples/questions.jsonl
+run: $(STAMP) ## serve decisions on 127.0.0.1:50051 (admin :50052, metrics :9464), sample fleet in .dockgate/
+	$(BIN)/dockgate serve --data-dir .dockgate
 
 test: lint typecheck unit ## everything CI runs: lint, type checks, the whole suite
 

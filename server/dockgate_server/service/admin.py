@@ -7,9 +7,10 @@ the store; a write returns only once committed (durable), and then nudges the lo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,24 @@ __all__ = ["AdminService"]
 log = logging.getLogger("dockgate.admin")
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Method = Callable[[Any, Request, Context], Awaitable[Response]]
+
+
+def _refusing(method: Method[Request, Response]) -> Method[Request, Response]:
+    """A ServiceError raised while decoding the request (a document that is not JSON) becomes
+    its status, as one raised by the store's work does in `_run`; never an UNKNOWN."""
+
+    @functools.wraps(method)
+    async def call(self: Any, request: Request, context: Context) -> Response:
+        try:
+            return await method(self, request, context)
+        except ServiceError as error:
+            await context.abort_with_status(to_status(error))
+            raise AssertionError("abort returned") from None
+
+    return call
 
 
 class AdminService(admin_pb2_grpc.PolicyAdminServicer):
@@ -110,6 +129,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- users, groups, roles -----------------------------------------------------------------
 
+    @_refusing
     async def PutUser(self, request: admin_pb2.User, context: Context) -> admin_pb2.WriteResponse:
         user = User(
             request.account,
@@ -149,6 +169,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             users=[_user_out(u) for u in fleet.users if _in(request, u.account)]
         )
 
+    @_refusing
     async def PutGroup(self, request: admin_pb2.Group, context: Context) -> admin_pb2.WriteResponse:
         group = Group(
             request.account,
@@ -185,6 +206,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             groups=[_group_out(g) for g in fleet.groups if _in(request, g.account)]
         )
 
+    @_refusing
     async def PutRole(self, request: admin_pb2.Role, context: Context) -> admin_pb2.WriteResponse:
         role = Role(
             request.account,
@@ -227,6 +249,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- managed policies -------------------------------------------------------------------
 
+    @_refusing
     async def PutManagedPolicy(
         self, request: admin_pb2.ManagedPolicy, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -270,6 +293,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- repositories -----------------------------------------------------------------------
 
+    @_refusing
     async def PutRepository(
         self, request: admin_pb2.Repository, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -300,6 +324,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             repositories=[_repository_out(r) for r in fleet.repositories if _in(request, r.account)]
         )
 
+    @_refusing
     async def SetRepositoryPolicy(
         self, request: admin_pb2.SetRepositoryPolicyRequest, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -349,10 +374,11 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
         return admin_pb2.OrganizationDocument(organization=await self._run(context, work))
 
+    @_refusing
     async def ImportBundle(
         self, request: admin_pb2.ImportBundleRequest, context: Context
     ) -> admin_pb2.WriteResponse:
-        bundle = _document(request.bundle, "bundle")
+        bundle = _document(request.bundle, "bundle", errors_pb2.INVALID_BUNDLE)
         return await self._write(
             context,
             lambda s: s.import_fleet(bundle_to_fleet(bundle), replace=request.replace),
@@ -402,13 +428,13 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
         )
 
 
-def _document(text: str, field: str) -> Any:
+def _document(text: str, field: str, reason: int = errors_pb2.INVALID_POLICY) -> Any:
     try:
         return load_json(text)
     except ValueError as problem:
         raise ServiceError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            errors_pb2.INVALID_POLICY,
+            reason,
             f"`{field}` is not JSON: {problem}",
             field=field,
         ) from None

@@ -31,11 +31,13 @@ class DecisionState:
         poll_interval: float = 0.02,
         cache_size: int = 100_000,
         on_swap: Callable[[Snapshot, float], None] | None = None,
+        on_poll: Callable[[], None] | None = None,
     ) -> None:
         self.store_path = store_path
         self.poll_interval = poll_interval
         self.cache = DecisionCache(cache_size)
         self._on_swap = on_swap
+        self._on_poll = on_poll
         self._nudge = threading.Event()
         self._stopping = threading.Event()
         self._ready = threading.Event()
@@ -99,6 +101,8 @@ class DecisionState:
                     break
                 try:
                     self._refresh(builder)
+                    if self._on_poll is not None:
+                        self._on_poll()
                 except Exception:
                     # keep serving the last good snapshot; the next poll tries again
                     log.exception("snapshot refresh failed")
