@@ -78,10 +78,15 @@ def build_request(
     if principal_arn is not None:
         derived["aws:principalarn"] = principal_arn
     merged: dict[str, ContextValue] = {**derived, **supplied}
-    resource_account = resource_arn.account if resource_arn and resource_arn.account else None
-    if resource_account is None:
+    # IAM: `*` actions are account-scoped, so they stay in the caller's account (semantics §7.2);
+    # an ARN without an account (an S3 bucket) takes it from `aws:ResourceAccount` when given
+    resource_account = caller.account
+    if resource_arn is not None:
         given = merged.get("aws:resourceaccount")
-        resource_account = given if isinstance(given, str) else caller.account
+        if resource_arn.account:
+            resource_account = resource_arn.account
+        elif isinstance(given, str):
+            resource_account = given
     if resource_account is not None:
         merged.setdefault("aws:resourceaccount", resource_account)
     return Request(
