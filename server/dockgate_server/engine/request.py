@@ -58,11 +58,13 @@ def build_request(
     principal_tags: Mapping[str, str] | None = None,
     resource_tags: Mapping[str, str] | None = None,
     principal_arn: str | None = None,
+    store_keys: Mapping[str, ContextValue] | None = None,
 ) -> Request:
     """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win.
 
     `principal_arn` overrides the derived `aws:PrincipalArn` where the store knows better (a
-    session's role ARN with its path).
+    session's role ARN with its path); `store_keys` are further keys the store knows (the
+    organization of the caller and of the resource).
     """
     if isinstance(principal, Caller):
         caller = principal
@@ -77,6 +79,7 @@ def build_request(
     derived = _derive_keys(caller, resource_arn, principal_tags or {}, resource_tags or {})
     if principal_arn is not None:
         derived["aws:principalarn"] = principal_arn
+    derived.update(store_keys or {})
     merged: dict[str, ContextValue] = {**derived, **supplied}
     # IAM: `*` actions are account-scoped, so they stay in the caller's account (semantics §7.2);
     # an ARN without an account (an S3 bucket) takes it from `aws:ResourceAccount` when given

@@ -14,11 +14,13 @@ from types import MappingProxyType
 
 from cachetools import LRUCache
 
+from dockgate_server.conditions.keys import ContextValue
 from dockgate_server.engine.authorize import PolicySet, authorize
 from dockgate_server.engine.compile import CompiledPolicy, compile_policy
 from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.engine.index import StatementIndex
 from dockgate_server.engine.request import RawContext, Request, RequestError, build_request
+from dockgate_server.policy.arn import split_arn
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import parse_policy
 from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
@@ -74,6 +76,8 @@ class Snapshot:
     service_control: Mapping[str, Levels]
     """account → SCP levels from the root down; accounts outside the organization are absent"""
     resource_control: Mapping[str, Levels]
+    organization_paths: Mapping[str, tuple[str, str]]
+    """account → (organization ID, `o-…/r-…/ou-…/` path) for the accounts in the organization"""
 
     @property
     def statement_count(self) -> int:
@@ -140,6 +144,7 @@ class Snapshot:
             principal_arn=view.arn
             if view and caller.kind in (CallerKind.SESSION, CallerKind.ROLE)
             else None,
+            store_keys=self._organization_keys(caller, resource),
         )
 
         def pick(index: StatementIndex) -> tuple[CompiledPolicy, ...]:
@@ -156,6 +161,21 @@ class Snapshot:
             resource_control=tuple(pick(level) for level in rcp) if rcp is not None else None,
         )
         return request, policies
+
+    def _organization_keys(self, caller: Caller, resource: str) -> dict[str, ContextValue]:
+        """`aws:PrincipalOrgID`/`…OrgPaths` for a caller in the organization, and
+        `aws:ResourceOrgID`/`…OrgPaths` for a repository whose account is (semantics §6.1)."""
+        keys: dict[str, ContextValue] = {}
+        member = self.organization_paths.get(caller.account or "")
+        if member is not None and caller.kind is not CallerKind.SERVICE:
+            keys["aws:principalorgid"], path = member
+            keys["aws:principalorgpaths"] = (path,)
+        arn = split_arn(resource) if resource != "*" else None
+        owner = self.organization_paths.get(arn.account) if arn is not None else None
+        if owner is not None:
+            keys["aws:resourceorgid"], path = owner
+            keys["aws:resourceorgpaths"] = (path,)
+        return keys
 
     def principal_view(self, caller: Caller) -> PrincipalView | None:
         account = caller.account or ""
@@ -212,7 +232,7 @@ class SnapshotBuilder:
             )
             for repo in fleet.repositories
         }
-        scps, rcps = self._organization(fleet.organization)
+        scps, rcps, paths = self._organization(fleet.organization)
         return Snapshot(
             revision,
             frozenset(fleet.accounts),
@@ -222,6 +242,7 @@ class SnapshotBuilder:
             MappingProxyType(repositories),
             MappingProxyType(scps),
             MappingProxyType(rcps),
+            MappingProxyType(paths),
         )
 
     def refresh(self, snapshot: Snapshot) -> Snapshot:
@@ -270,10 +291,14 @@ class SnapshotBuilder:
                         self._repository_policy(arn, repository.policy),
                         MappingProxyType(dict(repository.tags)),
                     )
-            scps, rcps = (
+            scps, rcps, paths = (
                 self._organization(store.load_organization())
                 if change.organization
-                else (snapshot.service_control, snapshot.resource_control)
+                else (
+                    snapshot.service_control,
+                    snapshot.resource_control,
+                    snapshot.organization_paths,
+                )
             )
             accounts = frozenset(store.accounts())
         return Snapshot(
@@ -285,6 +310,7 @@ class SnapshotBuilder:
             MappingProxyType(repositories),
             MappingProxyType(dict(scps)),
             MappingProxyType(dict(rcps)),
+            MappingProxyType(dict(paths)),
         )
 
     # -- compiling entities -----------------------------------------------------------------
@@ -362,11 +388,13 @@ class SnapshotBuilder:
 
     def _organization(
         self, organization: Organization | None
-    ) -> tuple[dict[str, Levels], dict[str, Levels]]:
+    ) -> tuple[dict[str, Levels], dict[str, Levels], dict[str, tuple[str, str]]]:
+        """Each member account's SCP and RCP levels, and its organization path."""
         scps: dict[str, Levels] = {}
         rcps: dict[str, Levels] = {}
+        paths: dict[str, tuple[str, str]] = {}
         if organization is None:
-            return scps, rcps
+            return scps, rcps, paths
         # each node's policies compile once, however many accounts sit below it
         nodes: dict[str, tuple[StatementIndex, StatementIndex]] = {}
         for account in _accounts_in(organization):
@@ -379,7 +407,12 @@ class SnapshotBuilder:
                     )
             scps[account] = tuple(nodes[node.id][0] for node in path)
             rcps[account] = tuple(nodes[node.id][1] for node in path)
-        return scps, rcps
+            # AWS spells it `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`
+            paths[account] = (
+                organization.id,
+                "".join(f"{n}/" for n in (organization.id, *(x.id for x in path))),
+            )
+        return scps, rcps, paths
 
     # -- incremental reads ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ serves the sum; `PROMETHEUS_MULTIPROC_DIR` must be set before the workers fork.
 from __future__ import annotations
 
 import os
+import threading
 
 from prometheus_client import (
     REGISTRY,
@@ -67,15 +68,18 @@ class Metrics:
             "dockgate_request_errors", "Requests refused, by status", ["code"], registry=registry
         )
         self._cache_seen = (0, 0)
+        self._cache_lock = threading.Lock()
 
     def count_cache(self, hits: int, misses: int) -> None:
-        """Add what the cache counted since the last call."""
-        seen_hits, seen_misses = self._cache_seen
-        if hits > seen_hits:
-            self.cache_hits.inc(hits - seen_hits)
-        if misses > seen_misses:
-            self.cache_misses.inc(misses - seen_misses)
-        self._cache_seen = (hits, misses)
+        """Add what the cache counted since the last call. Called from the request path and
+        from the refresh thread: one at a time, and a late caller's older totals add nothing."""
+        with self._cache_lock:
+            seen_hits, seen_misses = self._cache_seen
+            if hits > seen_hits:
+                self.cache_hits.inc(hits - seen_hits)
+            if misses > seen_misses:
+                self.cache_misses.inc(misses - seen_misses)
+            self._cache_seen = (max(hits, seen_hits), max(misses, seen_misses))
 
 
 def serve_metrics(host: str, port: int) -> int:

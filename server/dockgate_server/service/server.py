@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import values as prometheus_values
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
 from dockgate_server.engine.snapshot import Snapshot
@@ -105,8 +106,9 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     metrics_port = _start_metrics(config.metrics_listen)
     await decision.start()
     await admin.start()
+    stopping = _on_termination()  # before the announcement: a SIGTERM after it is graceful
     _announce(config, decision_port, admin_port, metrics_port)
-    await _until_terminated()
+    await stopping.wait()
     log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
     await asyncio.gather(decision.stop(config.grace), admin.stop(config.grace))
     admin_service.close()
@@ -119,6 +121,9 @@ async def _single_process(config: ServeConfig, token: str) -> None:
 def _multi_process(config: ServeConfig, token: str) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="dockgate-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # prometheus_client chose in-memory values when it was imported, before the variable was set;
+    # choose again (no metric exists yet) so that the workers write to the shared directory
+    prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
     host, port = _split(config.listen)
     reserved = None
     if port == 0:  # every worker must bind the same port: pick it once, hold it while they bind
@@ -128,38 +133,59 @@ def _multi_process(config: ServeConfig, token: str) -> int:
         port = reserved.getsockname()[1]
     listen = f"{_host_for_grpc(host)}:{port}"
     children = []
+    ready = []
     for _ in range(config.workers):
+        read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # a worker: no gRPC object existed before this point
+            os.close(read_end)
             code = 0
             try:
-                asyncio.run(_worker(config, listen))
+                asyncio.run(_worker(config, listen, write_end))
             except BaseException:
                 log.exception("worker failed")
                 code = 1
             finally:
                 os._exit(code)
+        os.close(write_end)
         children.append(pid)
+        ready.append(read_end)
     if reserved is not None:
         reserved.close()
+    signalled = False
     try:
+        _await_workers(ready)
         asyncio.run(_parent(config, token, port, children))
+        signalled = True
     finally:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        if not signalled:
+            # once only: a worker whose loop has closed is back to the default action (death)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         codes = [os.waitpid(pid, 0)[1] for pid in children]
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0 if all(code == 0 for code in codes) else 1
 
 
-async def _worker(config: ServeConfig, listen: str) -> None:
+def _await_workers(ready: list[int]) -> None:
+    """Until every worker serves the decision port: only then may the server say it is ready."""
+    for descriptor in ready:
+        with os.fdopen(descriptor, "rb") as pipe:
+            if pipe.read(1) != b"1":
+                raise RuntimeError("a worker exited before serving")
+
+
+async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
     decision = _decision_server(state, metrics)
     _bind(decision, listen, config)
     await decision.start()
-    await _until_terminated()
+    stopping = _on_termination()
+    os.write(ready, b"1")  # serving, and a SIGTERM from now on is graceful
+    os.close(ready)
+    await stopping.wait()
     await decision.stop(config.grace)
     state.stop()
 
@@ -170,9 +196,10 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
     await admin.start()
+    stopping = _on_termination()
     _announce(config, decision_port, admin_port, metrics_port, workers=children)
-    await _until_terminated()
-    for pid in children:
+    await stopping.wait()
+    for pid in children:  # the workers finish their calls in flight while the admin port does
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     await admin.stop(config.grace)
@@ -187,7 +214,12 @@ def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
         metrics.revision.set(snapshot.revision)
         metrics.compile_seconds.set(seconds)
 
-    state = DecisionState(config.store, poll_interval=config.poll_interval, on_swap=swapped)
+    def polled() -> None:  # the cache counts in plain integers; the metrics catch up each poll
+        metrics.count_cache(state.cache.hits, state.cache.misses)
+
+    state = DecisionState(
+        config.store, poll_interval=config.poll_interval, on_swap=swapped, on_poll=polled
+    )
     state.start()
     return state
 
@@ -269,12 +301,13 @@ def _announce(
         partial.replace(config.ready_file)
 
 
-async def _until_terminated() -> None:
+def _on_termination() -> asyncio.Event:
+    """An event SIGTERM or SIGINT sets; the handlers are in place when this returns."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _split(address: str) -> tuple[str, int]:

@@ -36,8 +36,15 @@ def bundle_to_fleet(bundle: object) -> Fleet:
     return reader.fleet(bundle)
 
 
-def fleet_to_bundle(fleet: Fleet, partition: str = "aws") -> dict[str, Any]:
-    """Write a fleet as a bundle, grouped by account, in the AWS CLI's shapes."""
+def fleet_to_bundle(fleet: Fleet, partition: str | None = None) -> dict[str, Any]:
+    """Write a fleet as a bundle, grouped by account, in the AWS CLI's shapes.
+
+    The partition is the one its identities live in (`aws` for a fleet without any).
+    """
+    if partition is None:
+        partitions = [u.partition for u in fleet.users] + [g.partition for g in fleet.groups]
+        partitions += [r.partition for r in fleet.roles]
+        partition = max(set(partitions), key=partitions.count) if partitions else "aws"
     accounts: dict[str, dict[str, Any]] = {}
 
     def account(number: str) -> dict[str, Any]:

@@ -709,7 +709,8 @@ def _fleet_accounts(fleet: Fleet) -> list[str]:
 
 def _with_groups(fleet: Fleet, groups: set[tuple[str, str]]) -> tuple[Any, ...]:
     """The fleet plus stand-ins for stored groups, so a user's memberships validate."""
-    stand_ins = tuple(Group(account, name) for account, name in groups)
+    listed = {(group.account, group.name) for group in fleet.groups}
+    stand_ins = tuple(Group(account, name) for account, name in groups - listed)
     return (
         fleet.accounts,
         fleet.users,

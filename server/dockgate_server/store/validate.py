@@ -40,6 +40,9 @@ def validate_fleet(fleet: Fleet, known_policies: Iterable[str] = ()) -> None:
     """Check every entity of `fleet`; `known_policies` are managed-policy ARNs already stored."""
     policies = {policy.arn for policy in fleet.policies} | set(known_policies)
     groups = {(group.account, group.name) for group in fleet.groups}
+    for account in fleet.accounts:
+        _check_account(account, "bundle")
+    _check_unique(fleet)
     for policy in fleet.policies:
         _check_managed(policy)
     for group in fleet.groups:
@@ -52,6 +55,24 @@ def validate_fleet(fleet: Fleet, known_policies: Iterable[str] = ()) -> None:
         check_repository(repository)
     if fleet.organization is not None:
         _check_node(fleet.organization.root, f"organization `{fleet.organization.id}`")
+
+
+def _check_unique(fleet: Fleet) -> None:
+    """IAM names are unique per account (role names ignoring case); a second one is an error,
+    never a silent replacement of the first."""
+    keys: list[tuple[str, list[str]]] = [
+        ("user", [f"{u.account}/{u.name}" for u in fleet.users]),
+        ("group", [f"{g.account}/{g.name}" for g in fleet.groups]),
+        ("role", [f"{r.account}/{r.name.lower()}" for r in fleet.roles]),
+        ("managed policy", [p.arn for p in fleet.policies]),
+        ("repository", [r.arn for r in fleet.repositories]),
+    ]
+    for what, names in keys:
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise StoreError(f"{what} `{name}` appears twice: names are unique per account")
+            seen.add(name)
 
 
 def _check_account(account: str, where: str) -> None:
