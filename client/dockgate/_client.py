@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from dockgate._errors import DockgateError, from_rpc_error
+from dockgate._errors import DockgateError, InvalidRequestError, from_rpc_error
 from dockgate._model import Decision, SimulationResult
 from dockgate._wire import (
     ContextInput,
@@ -82,7 +82,7 @@ def _batch_results(
         else:
             error = result.error
             results.append(
-                DockgateError(
+                InvalidRequestError(  # a bad item is a malformed request, as Authorize says
                     grpc.StatusCode.INVALID_ARGUMENT,
                     error.message,
                     error.reason,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import importlib.resources
 import json
 import logging
@@ -17,6 +19,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from dockgate_server.policy.parse import load_json
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
 from dockgate_server.service.authorizer import AuthorizerService
+from dockgate_server.service.interceptors import CallTracker, UndecodableRefusal
 from dockgate_server.service.logs import configure_logging
 from dockgate_server.service.metrics import Metrics, serve_metrics
 from dockgate_server.service.state import DecisionState
@@ -42,6 +46,9 @@ __all__ = ["ServeConfig", "serve"]
 log = logging.getLogger("dockgate.server")
 
 _MAX_MESSAGE = 8 * 1024 * 1024
+_QUIET = 0.2
+"""Seconds without a new call after which a stopping server stops."""
+_PR_SET_PDEATHSIG = 1
 _OPTIONS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.max_send_message_length", _MAX_MESSAGE),
@@ -98,10 +105,10 @@ def _seed(config: ServeConfig) -> None:
 async def _single_process(config: ServeConfig, token: str) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
-    decision = _decision_server(state, metrics)
+    decision, decision_edge = _decision_server(state, metrics)
     decision_port = _bind(decision, config.listen, config)
     admin_service = AdminService(config.store, state.nudge)
-    admin = _admin_server(admin_service, token)
+    admin, admin_edge = _admin_server(admin_service, token)
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
     await decision.start()
@@ -110,7 +117,9 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     _announce(config, decision_port, admin_port, metrics_port)
     await stopping.wait()
     log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
-    await asyncio.gather(decision.stop(config.grace), admin.stop(config.grace))
+    await asyncio.gather(
+        _drain(decision, decision_edge, config.grace), _drain(admin, admin_edge, config.grace)
+    )
     admin_service.close()
     state.stop()
 
@@ -139,6 +148,7 @@ def _multi_process(config: ServeConfig, token: str) -> int:
         pid = os.fork()
         if pid == 0:  # a worker: no gRPC object existed before this point
             os.close(read_end)
+            _end_with_parent()
             code = 0
             try:
                 asyncio.run(_worker(config, listen, write_end))
@@ -179,20 +189,20 @@ def _await_workers(ready: list[int]) -> None:
 async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
-    decision = _decision_server(state, metrics)
+    decision, edge = _decision_server(state, metrics)
     _bind(decision, listen, config)
     await decision.start()
     stopping = _on_termination()
     os.write(ready, b"1")  # serving, and a SIGTERM from now on is graceful
     os.close(ready)
     await stopping.wait()
-    await decision.stop(config.grace)
+    await _drain(decision, edge, config.grace)
     state.stop()
 
 
 async def _parent(config: ServeConfig, token: str, decision_port: int, children: list[int]) -> None:
     admin_service = AdminService(config.store, lambda: None)  # workers poll the store themselves
-    admin = _admin_server(admin_service, token)
+    admin, edge = _admin_server(admin_service, token)
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
     await admin.start()
@@ -202,7 +212,7 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
     for pid in children:  # the workers finish their calls in flight while the admin port does
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    await admin.stop(config.grace)
+    await _drain(admin, edge, config.grace)
     admin_service.close()
 
 
@@ -224,25 +234,48 @@ def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
     return state
 
 
-def _decision_server(state: DecisionState, metrics: Metrics) -> grpc.aio.Server:
-    server = grpc.aio.server(options=_OPTIONS)
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    """What a shutdown needs of a server: its calls, and its health to turn off."""
+
+    calls: CallTracker
+    health: health.aio.HealthServicer
+    service: str
+
+
+def _decision_server(state: DecisionState, metrics: Metrics) -> tuple[grpc.aio.Server, _Edge]:
+    calls = CallTracker()
+    server = grpc.aio.server(options=_OPTIONS, interceptors=[calls, UndecodableRefusal()])
     authorizer_pb2_grpc.add_AuthorizerServicer_to_server(AuthorizerService(state, metrics), server)
-    _add_health_and_reflection(
-        server, authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"].full_name
+    name = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"].full_name
+    return server, _Edge(calls, _add_health_and_reflection(server, name), name)
+
+
+def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _Edge]:
+    calls = CallTracker()
+    server = grpc.aio.server(
+        options=_OPTIONS, interceptors=[calls, TokenInterceptor(token), UndecodableRefusal()]
     )
-    return server
-
-
-def _admin_server(service: AdminService, token: str) -> grpc.aio.Server:
-    server = grpc.aio.server(options=_OPTIONS, interceptors=[TokenInterceptor(token)])
     admin_pb2_grpc.add_PolicyAdminServicer_to_server(service, server)
-    _add_health_and_reflection(
-        server, admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
-    )
-    return server
+    name = admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
+    return server, _Edge(calls, _add_health_and_reflection(server, name), name)
 
 
-def _add_health_and_reflection(server: grpc.aio.Server, service_name: str) -> None:
+async def _drain(server: grpc.aio.Server, edge: _Edge, grace: float) -> None:
+    """Stop without dropping calls: report NOT_SERVING, serve on until no call has started for
+    a moment (so callers and balancers have moved away), then stop, all within `grace`."""
+    deadline = time.monotonic() + grace
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    await edge.health.set(edge.service, not_serving)
+    await edge.health.set(health.OVERALL_HEALTH, not_serving)
+    while not edge.calls.quiet_for(_QUIET) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await server.stop(max(0.0, deadline - time.monotonic()))
+
+
+def _add_health_and_reflection(
+    server: grpc.aio.Server, service_name: str
+) -> health.aio.HealthServicer:
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     serving = health_pb2.HealthCheckResponse.SERVING
@@ -255,6 +288,14 @@ def _add_health_and_reflection(server: grpc.aio.Server, service_name: str) -> No
     reflection.enable_server_reflection(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    return checks
+
+
+def _end_with_parent() -> None:
+    """A worker gets SIGTERM when the parent dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _bind(server: grpc.aio.Server, address: str, config: ServeConfig) -> int:
