@@ -103,7 +103,8 @@ class DecisionCache:
             request, policies = prepared
             reads = ContextReads(request.context)
             decision = authorize(dataclasses.replace(request, context=reads), policies)
-            read = reads.read
+            # building the request already read this one: it can make the request cross-account
+            read = reads.read | {"aws:resourceaccount"}
         variant = _Variant(tuple((k, supplied.get(k)) for k in sorted(read)), decision)
         with self._lock:
             kept = self._entries.get(key, ())
