@@ -51,9 +51,15 @@ class _Slice:
             if hits:
                 several = several or len(found) > len(self.always)
                 found.extend(hits)
-        if several:  # a statement with two matching prefixes must appear once
-            seen: set[int] = set()
-            found = [e for e in found if id(e[2]) not in seen and not seen.add(id(e[2]))]  # type: ignore[func-returns-value]
+        if several:  # a statement with two matching prefixes must appear once per policy it is in
+            seen: set[tuple[int, int]] = set()
+            unique = []
+            for entry in found:
+                key = (entry[0], id(entry[2]))
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(entry)
+            found = unique
         return found
 
 

@@ -39,7 +39,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX attachments_by_policy ON attachments (policy_arn);
     CREATE TABLE repositories (
         arn TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '{}', policy TEXT, UNIQUE (account, region, name));
+        tags TEXT NOT NULL DEFAULT '{}', policy TEXT);
     CREATE TABLE organization (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tree TEXT NOT NULL);
     """,
     # 2: what each revision touched, so every process serving decisions catches up incrementally
