@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto run test lint typecheck check unit bench bench-glob bench-engine clean
+.PHONY: help install proto run test lint typecheck check unit bench bench-glob bench-engine bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,10 +13,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install dockgate with its dev tools
+install: $(STAMP) ## create .venv and install dockgate with its dev and bench tools
 
 proto: $(STAMP) ## regenerate client/dockgate/v1 from protos/ (committed; a test fails when stale)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iprotos \
@@ -46,7 +46,11 @@ bench-glob: $(STAMP) ## hostile wildcard patterns against ordinary ones (prints 
 bench-engine: $(STAMP) ## the in-process engine on a 100,000-statement fleet against its probe slice
 	$(BIN)/python -m dockgate_server.bench.engine
 
-bench: bench-glob bench-engine ## every benchmark script
+bench-load: $(STAMP) ## `dockgate bench` against a server it starts and the bare baseline; writes docs/bench.png
+	$(BIN)/dockgate bench --start --baseline --pin --prime --duration 10 --plot docs/bench.png --report build/bench.json
+
+bench: bench-glob ## the speed goals: engine, unary and batch gRPC against a bare baseline, p99 (one table, a few minutes)
+	$(BIN)/python -m dockgate_server.bench.suite
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dockgate_server import __version__
+from dockgate_server.bench.options import add_arguments as add_bench_arguments
 from dockgate_server.engine.compile import compile_policy
 from dockgate_server.engine.request import RequestError
 from dockgate_server.engine.snapshot import SnapshotBuilder
@@ -107,6 +108,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers", type=int, default=1, help="processes sharing the decision port (default: 1)"
     )
+    run.add_argument(
+        "--cache-size",
+        type=int,
+        default=100_000,
+        help="decisions each process keeps in its decision cache; 0 turns the cache off "
+        "(default: %(default)s)",
+    )
     run.add_argument("--tls-cert", help="PEM certificate chain: serve TLS on both ports")
     run.add_argument("--tls-key", help="PEM private key of --tls-cert")
     run.add_argument(
@@ -179,6 +187,20 @@ def _build_parser() -> argparse.ArgumentParser:
         "--scan", action="store_true", help="scan every statement instead of using the index"
     )
     check.set_defaults(run=_check)
+
+    bench = commands.add_parser(
+        "bench",
+        help="load-test a server: a fleet, a request mix, figures, a check, a report",
+        description="Load a synthetic ECR fleet through the admin API (or use the server's own), "
+        "drive the decision port with a mix of pull and push requests (same-account and "
+        "cross-account, allowed and denied, keys repeating in a Zipf distribution), print "
+        "requests and decisions per second, latency percentiles and errors by status, and check "
+        "a sample of the answers against the in-process engine. With --baseline, a bare grpcio "
+        "server of the same contract is measured in the same run and every figure is printed "
+        "beside it as a ratio. Exits 1 when a checked answer disagrees.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -205,6 +227,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         admin_listen=arguments.admin_listen,
         metrics_listen=arguments.metrics_listen or None,
         workers=max(1, arguments.workers),
+        cache_size=max(0, arguments.cache_size),
         tls_cert=Path(arguments.tls_cert) if arguments.tls_cert else None,
         tls_key=Path(arguments.tls_key) if arguments.tls_key else None,
         tls_client_ca=Path(arguments.tls_client_ca) if arguments.tls_client_ca else None,
@@ -213,6 +236,12 @@ def _serve(arguments: argparse.Namespace) -> int:
         log_level=arguments.log_level,
     )
     return serve(config)
+
+
+def _bench(arguments: argparse.Namespace) -> int:
+    from dockgate_server.bench.harness import run  # noqa: PLC0415 - grpc only here
+
+    return run(arguments)
 
 
 def _store_path(arguments: argparse.Namespace) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import tempfile
 import time
 import tracemalloc
@@ -30,7 +31,7 @@ from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
 from dockgate_server.store.model import Fleet
 from dockgate_server.store.sqlite import Store
 
-__all__ = ["main"]
+__all__ = ["Figures", "main", "measure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def measure(shape: FleetShape, seconds: float) -> Figures:
+def measure(shape: FleetShape, seconds: float, *, memory: bool = True) -> Figures:
+    """The figures of one fleet; without `memory`, its bytes per statement are not measured
+    (a second compile under tracemalloc, most of the time this takes)."""
     fleet = synthetic_fleet(shape)
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.sqlite3") as store:
         started = time.perf_counter()
@@ -114,14 +117,14 @@ def measure(shape: FleetShape, seconds: float) -> Figures:
         started = time.perf_counter()
         snapshot = builder.build()
         compiled = time.perf_counter() - started
-        memory = _memory_of(lambda: SnapshotBuilder(store).build())
+        size = _memory_of(lambda: SnapshotBuilder(store).build()) if memory else math.nan
         statements = count_statements(fleet)
         requests = probe_requests()
         uncached = _rate(lambda r: snapshot.authorize(r[0], r[1], r[2], r[3]), requests, seconds)
         cache = DecisionCache()
         cached = _rate(lambda r: cache.decide(snapshot, r[0], r[1], r[2], r[3]), requests, seconds)
         update = _update_latency(store, builder, snapshot)
-    return Figures(statements, imported, compiled, memory / statements, uncached, cached, update)
+    return Figures(statements, imported, compiled, size / statements, uncached, cached, update)
 
 
 def count_statements(fleet: Fleet) -> int:

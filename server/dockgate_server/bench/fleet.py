@@ -9,6 +9,7 @@ from typing import Any
 from dockgate_server.store.model import (
     Document,
     Fleet,
+    Group,
     ManagedPolicy,
     Organization,
     OrgNode,
@@ -46,6 +47,9 @@ class FleetShape:
     statements_per_inline: int = 25
     statements_per_repository_policy: int = 7
     accounts: int = 10
+    groups: int = 0
+    """spread over the accounts; each user joins one group of its account"""
+    statements_per_group: int = 10
 
 
 def synthetic_fleet(shape: FleetShape, seed: int = 7) -> Fleet:
@@ -62,6 +66,19 @@ def synthetic_fleet(shape: FleetShape, seed: int = 7) -> Fleet:
         )
         for i in range(shape.managed_policies)
     ]
+    groups = [
+        Group(
+            accounts[i % len(accounts)],
+            f"group-{i}",
+            inline={"inline": _identity_document(shape.statements_per_group, teams, rng)},
+            attached=tuple(
+                policy.arn
+                for policy in policies[i % len(accounts) :: len(accounts)][:1]
+                if policy.account == accounts[i % len(accounts)]
+            ),
+        )
+        for i in range(shape.groups)
+    ]
     users: list[User] = []
     roles: list[Role] = []
     for i in range(shape.principals):
@@ -71,7 +88,11 @@ def synthetic_fleet(shape: FleetShape, seed: int = 7) -> Fleet:
         inline = {"inline": _identity_document(shape.statements_per_inline, teams, rng)}
         tags = {"team": rng.choice(teams)}
         if i % 3:
-            users.append(User(account, f"user-{i}", "/", None, tags, None, (), inline, attached))
+            mine = [group.name for group in groups if group.account == account]
+            joined = (mine[i % len(mine)],) if mine else ()
+            users.append(
+                User(account, f"user-{i}", "/", None, tags, None, joined, inline, attached)
+            )
         else:
             roles.append(
                 Role(account, f"role-{i}", "/ci/", None, None, tags, None, 3600, inline, attached)
@@ -103,7 +124,7 @@ def synthetic_fleet(shape: FleetShape, seed: int = 7) -> Fleet:
     return Fleet(
         (PROBE_ACCOUNT, *accounts),
         tuple(probe_users + users),
-        (),
+        tuple(groups),
         tuple(roles),
         tuple(probe_policies + policies),
         tuple(probe_repositories + repositories),

@@ -67,10 +67,12 @@ _Key = tuple[int, str, str, str]
 
 
 class DecisionCache:
-    """Thread-safe; `hits` and `misses` count lookups since creation."""
+    """Thread-safe; `hits` and `misses` count lookups since creation. A `maxsize` of 0 turns the
+    cache off: every lookup is a miss, decided afresh and not kept."""
 
     def __init__(self, maxsize: int = 100_000) -> None:
-        self._entries: LRUCache[_Key, tuple[_Variant, ...]] = LRUCache(maxsize=maxsize)
+        self.enabled = maxsize > 0
+        self._entries: LRUCache[_Key, tuple[_Variant, ...]] = LRUCache(maxsize=max(1, maxsize))
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -87,6 +89,9 @@ class DecisionCache:
         context: RawContext | None = None,
     ) -> Decision:
         """The cached decision for this request, or a fresh one (then cached)."""
+        if not self.enabled:
+            self.misses += 1
+            return snapshot.authorize(principal, action, resource, context)
         supplied = normalize_context(context or {})
         key = (snapshot.revision, principal, action, resource)
         with self._lock:

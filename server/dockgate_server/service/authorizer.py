@@ -53,15 +53,18 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
     ) -> authorizer_pb2.AuthorizeResponse:
         started = time.perf_counter()
         try:
-            snapshot = await self._snapshot(request.at_least_revision)
+            wanted = request.at_least_revision
+            snapshot = await self._snapshot(wanted) if wanted else self.state.snapshot
             decision = self._decide(snapshot, request)
         except ServiceError as error:
             await self._abort(context, error)
         except Exception:
             log.exception("authorize failed")  # fail closed: an error is never a decision
             await self._abort(context, _internal())
+        finally:
+            self._count_cache()
         self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.decisions.labels(str(decision.outcome)).inc()
+        self.metrics.count_decision(str(decision.outcome))
         return decision_to_wire(decision, snapshot.revision, request.explain)
 
     async def BatchAuthorize(
@@ -91,7 +94,7 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
                         )
                     )
                     continue
-                self.metrics.decisions.labels(str(decision.outcome)).inc()
+                self.metrics.count_decision(str(decision.outcome))
                 results.append(
                     authorizer_pb2.BatchAuthorizeResult(
                         decision=decision_to_wire(decision, snapshot.revision, item.explain)
@@ -105,6 +108,8 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
         except Exception:
             log.exception("batch authorize failed")
             await self._abort(context, _internal())
+        finally:
+            self._count_cache()
 
     async def Simulate(
         self,
@@ -155,10 +160,12 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
                 problem.field,
                 str(problem),
             ) from None
-        finally:
-            # counted here, on the event loop's thread, so the counters move with every lookup
-            self.metrics.count_cache(self.state.cache.hits, self.state.cache.misses)
         return decision
+
+    def _count_cache(self) -> None:
+        # counted on the event loop's thread once a call's lookups are done (once a call, not
+        # once an item: it takes a lock), so the counters move with every call
+        self.metrics.count_cache(self.state.cache.hits, self.state.cache.misses)
 
     async def _abort(
         self, context: grpc.aio.ServicerContext[object, object], error: ServiceError

@@ -65,14 +65,20 @@ def context_from_wire(
         )
     size = 0
     result: dict[str, str | list[str]] = {}
-    for key, entry in context.items():
-        values = list(entry.values)
-        size += len(key) + sum(len(v) for v in values)
+    for key in context:  # keys, then lookups: `items()` is a Python-level generator here
+        values = context[key].values
+        if len(values) == 1:  # the usual case, on every request: no list made
+            value = values[0]
+            size += len(key) + len(value)
+            result[key] = value
+        else:
+            listed = list(values)
+            size += len(key) + sum(map(len, listed))
+            result[key] = listed
         if size > MAX_CONTEXT_BYTES:
             raise invalid(
                 errors_pb2.REQUEST_TOO_LARGE, "context", f"is larger than {MAX_CONTEXT_BYTES} bytes"
             )
-        result[key] = values[0] if len(values) == 1 else values
     return result
 
 

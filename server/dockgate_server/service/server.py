@@ -28,13 +28,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import values as prometheus_values
 
-from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
+from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.parse import load_json
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
 from dockgate_server.service.authorizer import AuthorizerService
-from dockgate_server.service.interceptors import CallTracker, UndecodableRefusal
+from dockgate_server.service.interceptors import (
+    CallTracker,
+    UndecodableRefusal,
+    add_guarded_servicer,
+)
 from dockgate_server.service.logs import configure_logging
 from dockgate_server.service.metrics import Metrics, serve_metrics
 from dockgate_server.service.state import DecisionState
@@ -70,6 +74,8 @@ class ServeConfig:
     """with it, clients must present a certificate it signed (mTLS)"""
     seed_sample: bool = True
     poll_interval: float = 0.02
+    cache_size: int = 100_000
+    """decisions each process keeps; 0 turns the decision cache off"""
     grace: float = 10.0
     ready_file: Path | None = None
     """written once serving: the bound ports, for callers that asked for port 0"""
@@ -228,7 +234,11 @@ def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
         metrics.count_cache(state.cache.hits, state.cache.misses)
 
     state = DecisionState(
-        config.store, poll_interval=config.poll_interval, on_swap=swapped, on_poll=polled
+        config.store,
+        poll_interval=config.poll_interval,
+        cache_size=config.cache_size,
+        on_swap=swapped,
+        on_poll=polled,
     )
     state.start()
     return state
@@ -245,9 +255,11 @@ class _Edge:
 
 def _decision_server(state: DecisionState, metrics: Metrics) -> tuple[grpc.aio.Server, _Edge]:
     calls = CallTracker()
-    server = grpc.aio.server(options=_OPTIONS, interceptors=[calls, UndecodableRefusal()])
-    authorizer_pb2_grpc.add_AuthorizerServicer_to_server(AuthorizerService(state, metrics), server)
-    name = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"].full_name
+    # no interceptors on the hot path: the servicer's handlers are guarded once, here
+    server = grpc.aio.server(options=_OPTIONS)
+    service = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"]
+    add_guarded_servicer(server, service, AuthorizerService(state, metrics), calls)
+    name = service.full_name
     return server, _Edge(calls, _add_health_and_reflection(server, name), name)
 
 
