@@ -8,7 +8,7 @@ from typing import Any
 
 from dockgate_server.engine.authorize import PolicySet, authorize
 from dockgate_server.engine.compile import CompiledPolicy, compile_policy
-from dockgate_server.engine.decision import Decision, Outcome, Reason
+from dockgate_server.engine.decision import Outcome, Reason
 from dockgate_server.engine.request import Request, RequestError, build_request
 from dockgate_server.policy.findings import PolicyError
 from dockgate_server.policy.model import PolicyKind
@@ -120,7 +120,7 @@ def run_case(raw: object, *, fallback_id: str = "case") -> CaseResult:
         case = load_case(raw, fallback_id=fallback_id)
     except CaseError as problem:
         return CaseResult(case_id, ERROR, expect, error=f"case `{case_id}`: {problem}")
-    decision = decide_case(case)
+    decision = authorize(case.request, case.policies)
     return CaseResult(
         case.id,
         str(decision.outcome),
@@ -129,10 +129,6 @@ def run_case(raw: object, *, fallback_id: str = "case") -> CaseResult:
         errors=decision.errors,
         warnings=case.warnings,
     )
-
-
-def decide_case(case: SimulationCase) -> Decision:
-    return authorize(case.request, case.policies)
 
 
 def load_case(raw: object, *, fallback_id: str = "case") -> SimulationCase:

@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
-from dockgate_server.service.server import _end_with_parent
+from dockgate_server.service.server import end_with_parent
 
 __all__ = ["BareAuthorizer", "main"]
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--revision", type=int, default=1, help="the revision every answer names")
     parser.add_argument("--ready-file", help="write the port and worker pids here once serving")
     arguments = parser.parse_args(argv)
-    _end_with_parent()  # the harness that started this may be killed; so are we
+    end_with_parent()  # the harness that started this may be killed; so are we
     host, _, port_text = arguments.listen.rpartition(":")
     host = host.strip("[]")
     # every worker binds the same port: pick it once, hold it while they bind
@@ -120,7 +120,7 @@ def _fork_worker(listen: str, revision: int) -> int:
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
-        _end_with_parent()
+        end_with_parent()
         code = 0
         try:
             asyncio.run(_serve(listen, revision, write_end))

@@ -79,16 +79,6 @@ class Snapshot:
     organization_paths: Mapping[str, tuple[str, str]]
     """account → (organization ID, `o-…/r-…/ou-…/` path) for the accounts in the organization"""
 
-    @property
-    def statement_count(self) -> int:
-        views = (*self.users.values(), *self.roles.values())
-        total = sum(
-            v.identity.statement_count + (v.boundary.statement_count if v.boundary else 0)
-            for v in views
-        )
-        total += sum(len(r.policy.statements) for r in self.repositories.values() if r.policy)
-        return total
-
     def authorize(
         self,
         principal: str,

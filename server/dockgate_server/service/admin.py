@@ -23,7 +23,14 @@ from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, validate_policy
 from dockgate_server.service.errors import ServiceError, to_status
 from dockgate_server.store.bundle import BundleError, bundle_to_fleet, fleet_to_bundle
-from dockgate_server.store.model import Group, ManagedPolicy, Organization, Repository, Role, User
+from dockgate_server.store.model import (
+    Fleet,
+    Group,
+    ManagedPolicy,
+    Repository,
+    Role,
+    User,
+)
 from dockgate_server.store.sqlite import Change, Store
 from dockgate_server.store.validate import StoreError
 
@@ -370,7 +377,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             organization = store.load_organization()
             if organization is None:
                 return ""
-            return json.dumps(fleet_to_bundle(_only(organization))["organization"])
+            return json.dumps(fleet_to_bundle(Fleet(organization=organization))["organization"])
 
         return admin_pb2.OrganizationDocument(organization=await self._run(context, work))
 
@@ -458,12 +465,6 @@ def _found(value: T | None, what: str, request: Any) -> T:
 
 def _in(request: admin_pb2.ListRequest, account: str) -> bool:
     return not request.account or request.account == account
-
-
-def _only(organization: Organization) -> Any:
-    from dockgate_server.store.model import Fleet  # noqa: PLC0415 - a one-field fleet
-
-    return Fleet(organization=organization)
 
 
 def _inline_out(inline: Any) -> list[admin_pb2.InlinePolicy]:

@@ -45,7 +45,7 @@ from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import bundle_to_fleet
 from dockgate_server.store.sqlite import Store
 
-__all__ = ["ServeConfig", "serve"]
+__all__ = ["ServeConfig", "end_with_parent", "serve"]
 
 log = logging.getLogger("dockgate.server")
 
@@ -154,7 +154,7 @@ def _multi_process(config: ServeConfig, token: str) -> int:
         pid = os.fork()
         if pid == 0:  # a worker: no gRPC object existed before this point
             os.close(read_end)
-            _end_with_parent()
+            end_with_parent()
             code = 0
             try:
                 asyncio.run(_worker(config, listen, write_end))
@@ -303,7 +303,7 @@ def _add_health_and_reflection(
     return checks
 
 
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     """A worker gets SIGTERM when the parent dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
