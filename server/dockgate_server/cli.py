@@ -12,6 +12,7 @@ from typing import TextIO
 
 from dockgate_server import __version__
 from dockgate_server.bench.options import add_arguments as add_bench_arguments
+from dockgate_server.cli_credentials import add_credential_commands
 from dockgate_server.engine.compile import compile_policy
 from dockgate_server.engine.request import RequestError
 from dockgate_server.engine.snapshot import SnapshotBuilder
@@ -127,6 +128,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ready-file", help="write the bound ports here as JSON once serving")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--clock-offset-file",
+        metavar="FILE",
+        help="seconds to add to the clock that session and login-token expiry read; re-read "
+        "while serving (for tests and drills)",
+    )
     run.set_defaults(run=_serve)
     load = commands.add_parser(
         "import",
@@ -201,6 +208,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     add_bench_arguments(bench)
     bench.set_defaults(run=_bench)
+    add_credential_commands(commands, _data_dir())
     return parser
 
 
@@ -234,6 +242,9 @@ def _serve(arguments: argparse.Namespace) -> int:
         seed_sample=not arguments.no_sample,
         ready_file=Path(arguments.ready_file) if arguments.ready_file else None,
         log_level=arguments.log_level,
+        clock_offset_file=Path(arguments.clock_offset_file)
+        if arguments.clock_offset_file
+        else None,
     )
     return serve(config)
 

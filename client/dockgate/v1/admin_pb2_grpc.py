@@ -174,6 +174,46 @@ class PolicyAdminStub:
                 request_serializer=dockgate_dot_v1_dot_admin__pb2.ValidatePolicyRequest.SerializeToString,
                 response_deserializer=dockgate_dot_v1_dot_admin__pb2.ValidatePolicyResponse.FromString,
                 _registered_method=True)
+        self.AssumeRole = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/AssumeRole',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.AssumeRoleRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.SessionResponse.FromString,
+                _registered_method=True)
+        self.GetFederationToken = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/GetFederationToken',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.GetFederationTokenRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.SessionResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/ListSessions',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.ListRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.SessionList.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/RevokeSession',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.ArnRef.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.GetLoginPassword = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/GetLoginPassword',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.GetLoginPasswordRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.LoginPasswordResponse.FromString,
+                _registered_method=True)
+        self.RevokeLoginToken = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/RevokeLoginToken',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.RevokeLoginTokenRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.RotateLoginKey = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/RotateLoginKey',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyResponse.FromString,
+                _registered_method=True)
+        self.VerifyLoginPassword = channel.unary_unary(
+                '/dockgate.v1.PolicyAdmin/VerifyLoginPassword',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyAdminServicer:
@@ -351,6 +391,61 @@ class PolicyAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AssumeRole(self, request, context):
+        """Temporary credentials, as AWS STS issues them. The caller is named in the request: the admin
+        port trusts whoever holds its token (a login front end) to have authenticated it.
+        PERMISSION_DENIED with reason ACCESS_DENIED when the policies do not allow the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFederationToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Ends a session at once: its decisions and its login tokens stop working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLoginPassword(self, request, context):
+        """ECR's GetAuthorizationToken: a password for user `AWS`, valid 12 hours, bound to the principal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeLoginToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateLoginKey(self, request, context):
+        """A new signing key for login tokens; tokens signed by the old ones stay valid until they expire.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyLoginPassword(self, request, context):
+        """The principal a login password stands for, or UNAUTHENTICATED saying why it does not verify.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -493,6 +588,46 @@ def add_PolicyAdminServicer_to_server(servicer, server):
                     servicer.ValidatePolicy,
                     request_deserializer=dockgate_dot_v1_dot_admin__pb2.ValidatePolicyRequest.FromString,
                     response_serializer=dockgate_dot_v1_dot_admin__pb2.ValidatePolicyResponse.SerializeToString,
+            ),
+            'AssumeRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssumeRole,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.AssumeRoleRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.SessionResponse.SerializeToString,
+            ),
+            'GetFederationToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFederationToken,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.GetFederationTokenRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.SessionResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.ListRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.SessionList.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.ArnRef.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.WriteResponse.SerializeToString,
+            ),
+            'GetLoginPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLoginPassword,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.GetLoginPasswordRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.LoginPasswordResponse.SerializeToString,
+            ),
+            'RevokeLoginToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeLoginToken,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.RevokeLoginTokenRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.WriteResponse.SerializeToString,
+            ),
+            'RotateLoginKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateLoginKey,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyResponse.SerializeToString,
+            ),
+            'VerifyLoginPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyLoginPassword,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1251,6 +1386,222 @@ class PolicyAdmin:
             '/dockgate.v1.PolicyAdmin/ValidatePolicy',
             dockgate_dot_v1_dot_admin__pb2.ValidatePolicyRequest.SerializeToString,
             dockgate_dot_v1_dot_admin__pb2.ValidatePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssumeRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/AssumeRole',
+            dockgate_dot_v1_dot_admin__pb2.AssumeRoleRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.SessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFederationToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/GetFederationToken',
+            dockgate_dot_v1_dot_admin__pb2.GetFederationTokenRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.SessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/ListSessions',
+            dockgate_dot_v1_dot_admin__pb2.ListRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.SessionList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/RevokeSession',
+            dockgate_dot_v1_dot_admin__pb2.ArnRef.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLoginPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/GetLoginPassword',
+            dockgate_dot_v1_dot_admin__pb2.GetLoginPasswordRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.LoginPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeLoginToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/RevokeLoginToken',
+            dockgate_dot_v1_dot_admin__pb2.RevokeLoginTokenRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateLoginKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/RotateLoginKey',
+            dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.RotateLoginKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyLoginPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/VerifyLoginPassword',
+            dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.VerifyLoginPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

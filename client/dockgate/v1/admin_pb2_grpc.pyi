@@ -65,6 +65,22 @@ class PolicyAdminStub:
     ExportBundle: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.ExportBundleResponse]
     ValidatePolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ValidatePolicyRequest, _admin_pb2.ValidatePolicyResponse]
     """Every finding about one policy document, each with its JSON pointer. Stores nothing."""
+    AssumeRole: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AssumeRoleRequest, _admin_pb2.SessionResponse]
+    """Temporary credentials, as AWS STS issues them. The caller is named in the request: the admin
+    port trusts whoever holds its token (a login front end) to have authenticated it.
+    PERMISSION_DENIED with reason ACCESS_DENIED when the policies do not allow the call.
+    """
+    GetFederationToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetFederationTokenRequest, _admin_pb2.SessionResponse]
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListRequest, _admin_pb2.SessionList]
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ArnRef, _admin_pb2.WriteResponse]
+    """Ends a session at once: its decisions and its login tokens stop working."""
+    GetLoginPassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetLoginPasswordRequest, _admin_pb2.LoginPasswordResponse]
+    """ECR's GetAuthorizationToken: a password for user `AWS`, valid 12 hours, bound to the principal."""
+    RevokeLoginToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeLoginTokenRequest, _admin_pb2.WriteResponse]
+    RotateLoginKey: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RotateLoginKeyRequest, _admin_pb2.RotateLoginKeyResponse]
+    """A new signing key for login tokens; tokens signed by the old ones stay valid until they expire."""
+    VerifyLoginPassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyLoginPasswordRequest, _admin_pb2.VerifyLoginPasswordResponse]
+    """The principal a login password stands for, or UNAUTHENTICATED saying why it does not verify."""
 
 @_typing.type_check_only
 class PolicyAdminAsyncStub(PolicyAdminStub):
@@ -101,6 +117,22 @@ class PolicyAdminAsyncStub(PolicyAdminStub):
     ExportBundle: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.ExportBundleResponse]  # type: ignore[assignment]
     ValidatePolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.ValidatePolicyRequest, _admin_pb2.ValidatePolicyResponse]  # type: ignore[assignment]
     """Every finding about one policy document, each with its JSON pointer. Stores nothing."""
+    AssumeRole: _aio.UnaryUnaryMultiCallable[_admin_pb2.AssumeRoleRequest, _admin_pb2.SessionResponse]  # type: ignore[assignment]
+    """Temporary credentials, as AWS STS issues them. The caller is named in the request: the admin
+    port trusts whoever holds its token (a login front end) to have authenticated it.
+    PERMISSION_DENIED with reason ACCESS_DENIED when the policies do not allow the call.
+    """
+    GetFederationToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetFederationTokenRequest, _admin_pb2.SessionResponse]  # type: ignore[assignment]
+    ListSessions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListRequest, _admin_pb2.SessionList]  # type: ignore[assignment]
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.ArnRef, _admin_pb2.WriteResponse]  # type: ignore[assignment]
+    """Ends a session at once: its decisions and its login tokens stop working."""
+    GetLoginPassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetLoginPasswordRequest, _admin_pb2.LoginPasswordResponse]  # type: ignore[assignment]
+    """ECR's GetAuthorizationToken: a password for user `AWS`, valid 12 hours, bound to the principal."""
+    RevokeLoginToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeLoginTokenRequest, _admin_pb2.WriteResponse]  # type: ignore[assignment]
+    RotateLoginKey: _aio.UnaryUnaryMultiCallable[_admin_pb2.RotateLoginKeyRequest, _admin_pb2.RotateLoginKeyResponse]  # type: ignore[assignment]
+    """A new signing key for login tokens; tokens signed by the old ones stay valid until they expire."""
+    VerifyLoginPassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyLoginPasswordRequest, _admin_pb2.VerifyLoginPasswordResponse]  # type: ignore[assignment]
+    """The principal a login password stands for, or UNAUTHENTICATED saying why it does not verify."""
 
 class PolicyAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -302,5 +334,69 @@ class PolicyAdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ValidatePolicyResponse, _abc.Awaitable[_admin_pb2.ValidatePolicyResponse]]:
         """Every finding about one policy document, each with its JSON pointer. Stores nothing."""
+
+    @_abc_1.abstractmethod
+    def AssumeRole(
+        self,
+        request: _admin_pb2.AssumeRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SessionResponse, _abc.Awaitable[_admin_pb2.SessionResponse]]:
+        """Temporary credentials, as AWS STS issues them. The caller is named in the request: the admin
+        port trusts whoever holds its token (a login front end) to have authenticated it.
+        PERMISSION_DENIED with reason ACCESS_DENIED when the policies do not allow the call.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFederationToken(
+        self,
+        request: _admin_pb2.GetFederationTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SessionResponse, _abc.Awaitable[_admin_pb2.SessionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _admin_pb2.ListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SessionList, _abc.Awaitable[_admin_pb2.SessionList]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _admin_pb2.ArnRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.WriteResponse, _abc.Awaitable[_admin_pb2.WriteResponse]]:
+        """Ends a session at once: its decisions and its login tokens stop working."""
+
+    @_abc_1.abstractmethod
+    def GetLoginPassword(
+        self,
+        request: _admin_pb2.GetLoginPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LoginPasswordResponse, _abc.Awaitable[_admin_pb2.LoginPasswordResponse]]:
+        """ECR's GetAuthorizationToken: a password for user `AWS`, valid 12 hours, bound to the principal."""
+
+    @_abc_1.abstractmethod
+    def RevokeLoginToken(
+        self,
+        request: _admin_pb2.RevokeLoginTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.WriteResponse, _abc.Awaitable[_admin_pb2.WriteResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RotateLoginKey(
+        self,
+        request: _admin_pb2.RotateLoginKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RotateLoginKeyResponse, _abc.Awaitable[_admin_pb2.RotateLoginKeyResponse]]:
+        """A new signing key for login tokens; tokens signed by the old ones stay valid until they expire."""
+
+    @_abc_1.abstractmethod
+    def VerifyLoginPassword(
+        self,
+        request: _admin_pb2.VerifyLoginPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VerifyLoginPasswordResponse, _abc.Awaitable[_admin_pb2.VerifyLoginPasswordResponse]]:
+        """The principal a login password stands for, or UNAUTHENTICATED saying why it does not verify."""
 
 def add_PolicyAdminServicer_to_server(servicer: PolicyAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

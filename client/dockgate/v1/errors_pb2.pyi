@@ -46,6 +46,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     INTERNAL_FAILURE: _ErrorReason.ValueType  # 13
     """An unexpected failure; the answer is never Allowed."""
     INVALID_CASE: _ErrorReason.ValueType  # 14
+    ACCESS_DENIED: _ErrorReason.ValueType  # 15
+    """The policies do not allow a credentials call (AssumeRole, GetFederationToken, a login)."""
+    INVALID_CREDENTIALS: _ErrorReason.ValueType  # 16
+    """A login password that does not verify: metadata `rejection` says why (expired, revoked, ...)."""
+    INVALID_CREDENTIAL_REQUEST: _ErrorReason.ValueType  # 17
+    """A credentials call with a field STS would reject (a duration, a name, a tag); names the field."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper): ...
 
@@ -71,4 +77,10 @@ INVALID_TOKEN: ErrorReason.ValueType  # 12
 INTERNAL_FAILURE: ErrorReason.ValueType  # 13
 """An unexpected failure; the answer is never Allowed."""
 INVALID_CASE: ErrorReason.ValueType  # 14
+ACCESS_DENIED: ErrorReason.ValueType  # 15
+"""The policies do not allow a credentials call (AssumeRole, GetFederationToken, a login)."""
+INVALID_CREDENTIALS: ErrorReason.ValueType  # 16
+"""A login password that does not verify: metadata `rejection` says why (expired, revoked, ...)."""
+INVALID_CREDENTIAL_REQUEST: ErrorReason.ValueType  # 17
+"""A credentials call with a field STS would reject (a duration, a name, a tag); names the field."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -87,11 +88,21 @@ class DecisionCache:
         action: str,
         resource: str,
         context: RawContext | None = None,
+        *,
+        now: float | None = None,
     ) -> Decision:
-        """The cached decision for this request, or a fresh one (then cached)."""
+        """The cached decision for this request, or a fresh one (then cached).
+
+        `now` (the wall clock when None) is checked against the expiry of a session Dockgate
+        issued before any lookup, so a cached decision never outlives its session."""
+        moment = time.time() if now is None else now
+        if snapshot.credentials.sessions:
+            expired = snapshot.expired_session(principal, moment)
+            if expired is not None:
+                return expired
         if not self.enabled:
             self.misses += 1
-            return snapshot.authorize(principal, action, resource, context)
+            return snapshot.authorize(principal, action, resource, context, now=moment)
         supplied = normalize_context(context or {})
         key = (snapshot.revision, principal, action, resource)
         with self._lock:
@@ -101,7 +112,7 @@ class DecisionCache:
                     self.hits += 1
                     return variant.decision
             self.misses += 1
-        prepared = snapshot.prepare(principal, action, resource, context)
+        prepared = snapshot.prepare(principal, action, resource, context, now=moment)
         if isinstance(prepared, Decision):
             decision, read = prepared, set[str]()
         else:

@@ -7,9 +7,11 @@ shared with the previous snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from cachetools import LRUCache
@@ -20,10 +22,12 @@ from dockgate_server.engine.compile import CompiledPolicy, compile_policy
 from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.engine.index import StatementIndex
 from dockgate_server.engine.request import RawContext, Request, RequestError, build_request
+from dockgate_server.engine.sessions import CredentialState, SessionView, compile_session
 from dockgate_server.policy.arn import split_arn
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import parse_policy
 from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
+from dockgate_server.store.credentials import CredentialStore
 from dockgate_server.store.model import (
     Document,
     Fleet,
@@ -50,6 +54,9 @@ class PrincipalView:
     identity: StatementIndex
     boundary: StatementIndex | None
     tags: Mapping[str, str]
+    trust: CompiledPolicy | None = None
+    """a role's trust policy, compiled as the resource policy of `sts:AssumeRole`"""
+    max_session_duration: int = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,8 @@ class Snapshot:
     resource_control: Mapping[str, Levels]
     organization_paths: Mapping[str, tuple[str, str]]
     """account → (organization ID, `o-…/r-…/ou-…/` path) for the accounts in the organization"""
+    credentials: CredentialState = field(default_factory=CredentialState)
+    """the sessions Dockgate issued, and the keys that sign login tokens"""
 
     def authorize(
         self,
@@ -87,16 +96,36 @@ class Snapshot:
         context: RawContext | None = None,
         *,
         session_policy: CompiledPolicy | None = None,
+        resource_policy: CompiledPolicy | None = None,
         indexed: bool = True,
+        now: float | None = None,
     ) -> Decision:
-        """Decide a request against this snapshot; raises `RequestError` for malformed input."""
+        """Decide a request against this snapshot; raises `RequestError` for malformed input.
+
+        `now` (seconds since the epoch; the wall clock when None) decides whether a session
+        Dockgate issued has expired. `resource_policy` stands in for the repository's (a role's
+        trust policy when deciding `sts:AssumeRole`)."""
         prepared = self.prepare(
-            principal, action, resource, context, session_policy=session_policy, indexed=indexed
+            principal,
+            action,
+            resource,
+            context,
+            session_policy=session_policy,
+            resource_policy=resource_policy,
+            indexed=indexed,
+            now=now,
         )
         if isinstance(prepared, Decision):
             return prepared
         request, policies = prepared
         return authorize(request, policies)
+
+    def expired_session(self, principal: str, now: float) -> Decision | None:
+        """The denial for a caller whose issued session has expired at `now`, else None."""
+        session = self.credentials.sessions.get(principal)
+        if session is not None and session.is_expired(now):
+            return session.expired_decision()
+        return None
 
     def prepare(
         self,
@@ -106,13 +135,22 @@ class Snapshot:
         context: RawContext | None = None,
         *,
         session_policy: CompiledPolicy | None = None,
+        resource_policy: CompiledPolicy | None = None,
         indexed: bool = True,
+        now: float | None = None,
     ) -> tuple[Request, PolicySet] | Decision:
-        """The typed request and the policies bearing on it, or the answer for an unknown caller."""
+        """The typed request and the policies bearing on it, or the answer for an unknown or
+        expired caller."""
         try:
             caller = parse_caller(principal)
         except ValueError as problem:
             raise RequestError(str(problem), "principal") from None
+        session = self.credentials.sessions.get(caller.arn)
+        if session is not None:
+            if session.is_expired(time.time() if now is None else now):
+                return session.expired_decision()
+            if session_policy is None:
+                session_policy = session.policy
         view = self.principal_view(caller)
         if (
             view is None
@@ -124,17 +162,22 @@ class Snapshot:
                 (Reason(Phase.REQUEST, f"unknown principal `{principal}`: not in the store"),),
             )
         repository = self.repositories.get(resource)
+        store_keys = self._organization_keys(caller, resource)
+        principal_tags = view.tags if view else None
+        if session is not None:
+            store_keys.update(session.keys)
+            principal_tags = _with_session_tags(principal_tags or {}, session)
         request = build_request(
             caller,
             action,
             resource,
             context,
-            principal_tags=view.tags if view else None,
+            principal_tags=principal_tags,
             resource_tags=repository.tags if repository else None,
             principal_arn=view.arn
             if view and caller.kind in (CallerKind.SESSION, CallerKind.ROLE)
             else None,
-            store_keys=self._organization_keys(caller, resource),
+            store_keys=store_keys,
         )
 
         def pick(index: StatementIndex) -> tuple[CompiledPolicy, ...]:
@@ -144,7 +187,7 @@ class Snapshot:
         rcp = self.resource_control.get(request.resource_account or "")
         policies = PolicySet(
             identity=pick(view.identity) if view else (),
-            resource=repository.policy if repository else None,
+            resource=resource_policy or (repository.policy if repository else None),
             boundary=_merged(pick(view.boundary)) if view and view.boundary else None,
             session=session_policy,
             service_control=tuple(pick(level) for level in scp) if scp is not None else None,
@@ -172,6 +215,9 @@ class Snapshot:
         if caller.kind is CallerKind.USER:
             key = self.user_arns.get(caller.arn)
             return self.users.get(key) if key else None
+        session = self.credentials.sessions.get(caller.arn)
+        if session is not None:  # issued here: the store knows its role or federating user
+            return self.users.get(session.base) or self.roles.get(session.base)
         if caller.kind is CallerKind.FEDERATED_USER:
             # the federating IAM user, by name: the federated ARN carries no path (semantics §3.5)
             return self.users.get(f"user/{account}/{caller.name}")
@@ -181,6 +227,14 @@ class Snapshot:
                 return None  # a bare role ARN must name the role with its real path
             return view
         return None
+
+
+def _with_session_tags(tags: Mapping[str, str], session: SessionView) -> dict[str, str]:
+    """IAM: session tags override the role's or user's tags with the same key, ignoring case."""
+    overridden = {key.lower() for key in session.tags}
+    merged = {key: value for key, value in tags.items() if key.lower() not in overridden}
+    merged.update(session.tags)
+    return merged
 
 
 def _merged(policies: tuple[CompiledPolicy, ...]) -> CompiledPolicy:
@@ -207,7 +261,8 @@ class SnapshotBuilder:
     def build(self) -> Snapshot:
         with self.store.reading() as revision:
             fleet = self.store.load_fleet()
-        return self.build_fleet(fleet, revision)
+            credentials = self._credentials(None, None)
+        return dataclasses.replace(self.build_fleet(fleet, revision), credentials=credentials)
 
     def build_fleet(self, fleet: Fleet, revision: int) -> Snapshot:
         policies = {policy.arn: policy for policy in fleet.policies}
@@ -291,6 +346,11 @@ class SnapshotBuilder:
                 )
             )
             accounts = frozenset(store.accounts())
+            credentials = (
+                self._credentials(snapshot.credentials, change)
+                if change.sessions or change.credentials
+                else snapshot.credentials
+            )
         return Snapshot(
             revision,
             accounts,
@@ -301,7 +361,33 @@ class SnapshotBuilder:
             MappingProxyType(dict(scps)),
             MappingProxyType(dict(rcps)),
             MappingProxyType(dict(paths)),
+            credentials,
         )
+
+    def _credentials(
+        self, previous: CredentialState | None, change: Change | None
+    ) -> CredentialState:
+        """Sessions and keys from the store: all of them, or only what `change` names."""
+        store = CredentialStore(self.store)
+        if previous is None or change is None:
+            sessions = {s.arn: compile_session(s) for s in store.load_sessions()}
+        else:
+            sessions = dict(previous.sessions)
+            for arn in change.sessions:
+                stored = store.load_session(arn)
+                sessions.pop(arn, None)
+                if stored is not None:
+                    sessions[arn] = compile_session(stored)
+        if previous is None or change is None or change.credentials:
+            keys = store.signing_keys()
+            current = next((k.key_id for k in reversed(keys) if k.retired_at is None), None)
+            return CredentialState(
+                MappingProxyType(sessions),
+                MappingProxyType({key.key_id: key for key in keys}),
+                current,
+                store.revoked_tokens(),
+            )
+        return dataclasses.replace(previous, sessions=MappingProxyType(sessions))
 
     # -- compiling entities -----------------------------------------------------------------
 
@@ -338,12 +424,21 @@ class SnapshotBuilder:
         ]
         compiled += [self._attached(arn, policies, PolicyKind.IDENTITY) for arn in role.attached]
         boundary = self._boundary(role.boundary, policies)
+        trust = None
+        if role.trust_policy is not None:
+            trust = compile_policy(
+                parse_policy(
+                    role.trust_policy, kind=PolicyKind.REPOSITORY, name=f"{role.arn}#trust"
+                )
+            )
         return PrincipalView(
             role.key,
             role.arn,
             StatementIndex(compiled),
             boundary,
             MappingProxyType(dict(role.tags)),
+            trust,
+            role.max_session_duration,
         )
 
     def _boundary(

@@ -7,10 +7,9 @@ the store; a write returns only once committed (durable), and then nudges the lo
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +20,10 @@ from dockgate.v1 import admin_pb2, admin_pb2_grpc, errors_pb2
 from dockgate_server.policy.findings import PolicyError, Severity
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, validate_policy
-from dockgate_server.service.errors import ServiceError, to_status
+from dockgate_server.service.clock import ServerClock
+from dockgate_server.service.credentials_admin import CredentialsAdmin
+from dockgate_server.service.errors import ServiceError, refusing, to_status
+from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import BundleError, bundle_to_fleet, fleet_to_bundle
 from dockgate_server.store.model import (
     Fleet,
@@ -39,31 +41,22 @@ __all__ = ["AdminService"]
 log = logging.getLogger("dockgate.admin")
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Method = Callable[[Any, Request, Context], Awaitable[Response]]
 
 
-def _refusing(method: Method[Request, Response]) -> Method[Request, Response]:
-    """A ServiceError raised while decoding the request (a document that is not JSON) becomes
-    its status, as one raised by the store's work does in `_run`; never an UNKNOWN."""
-
-    @functools.wraps(method)
-    async def call(self: Any, request: Request, context: Context) -> Response:
-        try:
-            return await method(self, request, context)
-        except ServiceError as error:
-            await context.abort_with_status(to_status(error))
-            raise AssertionError("abort returned") from None
-
-    return call
-
-
-class AdminService(admin_pb2_grpc.PolicyAdminServicer):
-    def __init__(self, store_path: Path, on_write: Callable[[], None]) -> None:
+class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
+    def __init__(
+        self,
+        store_path: Path,
+        on_write: Callable[[], None],
+        *,
+        state: DecisionState | None = None,
+        clock: ServerClock | None = None,
+    ) -> None:
         self._store: Store | None = None
         self._path = store_path
         self._on_write = on_write
+        self._state = state
+        self._clock = clock or ServerClock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockgate-admin")
 
     def close(self) -> None:
@@ -73,6 +66,24 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
         self._executor.submit(shut).result()
         self._executor.shutdown()
+
+    async def sweep_forever(self, interval: float) -> None:
+        """Every `interval` seconds, drop expired sessions, revocations and retired keys."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                change = await loop.run_in_executor(
+                    self._executor, lambda: self.sweep(self._open())
+                )
+            except Exception:
+                log.exception("credential sweep failed")  # the next sweep tries again
+                continue
+            if change is not None:
+                self._on_write()
+                log.info(
+                    "swept expired credentials", extra={"fields": {"revision": change.revision}}
+                )
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -136,7 +147,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- users, groups, roles -----------------------------------------------------------------
 
-    @_refusing
+    @refusing
     async def PutUser(self, request: admin_pb2.User, context: Context) -> admin_pb2.WriteResponse:
         user = User(
             request.account,
@@ -176,7 +187,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             users=[_user_out(u) for u in fleet.users if _in(request, u.account)]
         )
 
-    @_refusing
+    @refusing
     async def PutGroup(self, request: admin_pb2.Group, context: Context) -> admin_pb2.WriteResponse:
         group = Group(
             request.account,
@@ -213,7 +224,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             groups=[_group_out(g) for g in fleet.groups if _in(request, g.account)]
         )
 
-    @_refusing
+    @refusing
     async def PutRole(self, request: admin_pb2.Role, context: Context) -> admin_pb2.WriteResponse:
         role = Role(
             request.account,
@@ -256,7 +267,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- managed policies -------------------------------------------------------------------
 
-    @_refusing
+    @refusing
     async def PutManagedPolicy(
         self, request: admin_pb2.ManagedPolicy, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -300,7 +311,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
     # -- repositories -----------------------------------------------------------------------
 
-    @_refusing
+    @refusing
     async def PutRepository(
         self, request: admin_pb2.Repository, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -331,7 +342,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
             repositories=[_repository_out(r) for r in fleet.repositories if _in(request, r.account)]
         )
 
-    @_refusing
+    @refusing
     async def SetRepositoryPolicy(
         self, request: admin_pb2.SetRepositoryPolicyRequest, context: Context
     ) -> admin_pb2.WriteResponse:
@@ -381,7 +392,7 @@ class AdminService(admin_pb2_grpc.PolicyAdminServicer):
 
         return admin_pb2.OrganizationDocument(organization=await self._run(context, work))
 
-    @_refusing
+    @refusing
     async def ImportBundle(
         self, request: admin_pb2.ImportBundleRequest, context: Context
     ) -> admin_pb2.WriteResponse:

@@ -152,7 +152,12 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
         context = context_from_wire(request.context)
         try:
             decision = self.state.cache.decide(
-                snapshot, request.principal, request.action, request.resource, context
+                snapshot,
+                request.principal,
+                request.action,
+                request.resource,
+                context,
+                now=self.state.clock.now(),
             )
         except RequestError as problem:
             raise invalid(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
@@ -9,7 +13,12 @@ from grpc_status import rpc_status
 
 from dockgate.v1 import errors_pb2
 
-__all__ = ["DOMAIN", "ServiceError", "to_status"]
+__all__ = ["DOMAIN", "ServiceError", "refusing", "to_status"]
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Context = grpc.aio.ServicerContext[Any, Any]
+Method = Callable[[Any, Request, Context], Awaitable[Response]]
 
 DOMAIN = "dockgate.dev"
 
@@ -44,3 +53,18 @@ def to_status(error: ServiceError) -> grpc.Status:
     status = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
     result: grpc.Status = rpc_status.to_status(status)
     return result
+
+
+def refusing(method: Method[Request, Response]) -> Method[Request, Response]:
+    """A ServiceError raised by a servicer method (while decoding its request, say) becomes its
+    status, as one raised inside the admin's store work does; never an UNKNOWN."""
+
+    @functools.wraps(method)
+    async def call(self: Any, request: Request, context: Context) -> Response:
+        try:
+            return await method(self, request, context)
+        except ServiceError as error:
+            await context.abort_with_status(to_status(error))
+            raise AssertionError("abort returned") from None
+
+    return call

@@ -34,6 +34,7 @@ from dockgate_server.policy.parse import load_json
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
 from dockgate_server.service.authorizer import AuthorizerService
+from dockgate_server.service.clock import ServerClock
 from dockgate_server.service.interceptors import (
     CallTracker,
     UndecodableRefusal,
@@ -80,6 +81,10 @@ class ServeConfig:
     ready_file: Path | None = None
     """written once serving: the bound ports, for callers that asked for port 0"""
     log_level: str = "info"
+    clock_offset_file: Path | None = None
+    """seconds to add to the wall clock, re-read each poll (tests move time with it)"""
+    sweep_interval: float = 30.0
+    """how often expired sessions, revocations and retired signing keys are dropped"""
 
 
 def serve(config: ServeConfig) -> int:
@@ -113,7 +118,8 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     state = _start_state(config, metrics)
     decision, decision_edge = _decision_server(state, metrics)
     decision_port = _bind(decision, config.listen, config)
-    admin_service = AdminService(config.store, state.nudge)
+    admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+    sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
     admin, admin_edge = _admin_server(admin_service, token)
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
@@ -126,6 +132,7 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     await asyncio.gather(
         _drain(decision, decision_edge, config.grace), _drain(admin, admin_edge, config.grace)
     )
+    sweeper.cancel()
     admin_service.close()
     state.stop()
 
@@ -207,7 +214,10 @@ async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
 
 
 async def _parent(config: ServeConfig, token: str, decision_port: int, children: list[int]) -> None:
-    admin_service = AdminService(config.store, lambda: None)  # workers poll the store themselves
+    # the workers poll the store themselves; this state serves the credential calls
+    state = _start_state(config, None)
+    admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+    sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
     admin, edge = _admin_server(admin_service, token)
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
@@ -219,19 +229,25 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     await _drain(admin, edge, config.grace)
+    sweeper.cancel()
     admin_service.close()
+    state.stop()
 
 
 # -- parts ------------------------------------------------------------------------------------
 
 
-def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
+def _start_state(config: ServeConfig, metrics: Metrics | None) -> DecisionState:
+    """`metrics` None: a state that serves no decisions (the admin side of several workers)."""
+
     def swapped(snapshot: Snapshot, seconds: float) -> None:
-        metrics.revision.set(snapshot.revision)
-        metrics.compile_seconds.set(seconds)
+        if metrics is not None:
+            metrics.revision.set(snapshot.revision)
+            metrics.compile_seconds.set(seconds)
 
     def polled() -> None:  # the cache counts in plain integers; the metrics catch up each poll
-        metrics.count_cache(state.cache.hits, state.cache.misses)
+        if metrics is not None:
+            metrics.count_cache(state.cache.hits, state.cache.misses)
 
     state = DecisionState(
         config.store,
@@ -239,6 +255,7 @@ def _start_state(config: ServeConfig, metrics: Metrics) -> DecisionState:
         cache_size=config.cache_size,
         on_swap=swapped,
         on_poll=polled,
+        clock=ServerClock(config.clock_offset_file),
     )
     state.start()
     return state

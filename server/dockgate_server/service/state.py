@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.service.clock import ServerClock
 from dockgate_server.store.sqlite import Store
 
 __all__ = ["DecisionState"]
@@ -32,8 +33,11 @@ class DecisionState:
         cache_size: int = 100_000,
         on_swap: Callable[[Snapshot, float], None] | None = None,
         on_poll: Callable[[], None] | None = None,
+        clock: ServerClock | None = None,
     ) -> None:
         self.store_path = store_path
+        self.clock = clock or ServerClock()
+        """what session and login-token expiry is measured against"""
         self.poll_interval = poll_interval
         self.cache = DecisionCache(cache_size)
         self._on_swap = on_swap
@@ -100,6 +104,7 @@ class DecisionState:
                 if self._stopping.is_set():
                     break
                 try:
+                    self.clock.refresh()
                     self._refresh(builder)
                     if self._on_poll is not None:
                         self._on_poll()

@@ -175,3 +175,33 @@ class Fleet:
     policies: tuple[ManagedPolicy, ...] = ()
     repositories: tuple[Repository, ...] = ()
     organization: Organization | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A temporary-credentials session Dockgate issued (AssumeRole or GetFederationToken)."""
+
+    arn: str
+    """`arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME` or `…:federated-user/NAME`"""
+    session_id: str
+    """random; login tokens bind to it, so a replaced session's tokens stop working"""
+    base: str
+    """owner key of the role (`role/ACCOUNT/name`) or of the federating IAM user"""
+    caller: str
+    """the ARN that asked for the session"""
+    issued_at: float
+    expires_at: float
+    """seconds since the epoch"""
+    policy: Document | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    source_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """An HMAC key for login tokens; retired keys still verify until their tokens expire."""
+
+    key_id: str
+    secret: bytes
+    created_at: float
+    retired_at: float | None = None

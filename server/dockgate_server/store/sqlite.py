@@ -46,6 +46,10 @@ class Change:
     repositories: frozenset[str] = frozenset()
     organization: bool = False
     everything: bool = False
+    sessions: frozenset[str] = frozenset()
+    """session ARNs issued, replaced, revoked or swept"""
+    credentials: bool = False
+    """signing keys or revoked login tokens changed"""
 
     @staticmethod
     def merge(changes: list[Change]) -> Change:
@@ -56,6 +60,8 @@ class Change:
             frozenset().union(*(c.repositories for c in changes)),
             any(c.organization for c in changes),
             any(c.everything for c in changes),
+            frozenset().union(*(c.sessions for c in changes)),
+            any(c.credentials for c in changes),
         )
 
 
@@ -65,6 +71,8 @@ class _Touched:
     repositories: set[str] = field(default_factory=set)
     organization: bool = False
     everything: bool = False
+    sessions: set[str] = field(default_factory=set)
+    credentials: bool = False
 
 
 class Store:
@@ -123,13 +131,15 @@ class Store:
             )
             revision = self.revision
             self._db.execute(
-                "INSERT INTO changes (revision, principals, repositories, organization, everything) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO changes (revision, principals, repositories, organization, everything, sessions, credentials) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     revision,
                     _dump(sorted(touched.principals)),
                     _dump(sorted(touched.repositories)),
                     int(touched.organization),
                     int(touched.everything),
+                    _dump(sorted(touched.sessions)),
+                    int(touched.credentials),
                 ),
             )
             self._db.execute("DELETE FROM changes WHERE revision <= ?", (revision - _CHANGES_KEPT,))
@@ -145,6 +155,8 @@ class Store:
             frozenset(touched.repositories),
             touched.organization,
             touched.everything,
+            frozenset(touched.sessions),
+            touched.credentials,
         )
 
     @contextmanager
@@ -506,8 +518,8 @@ class Store:
         reaches back that far (then only a full rebuild is right)."""
         with self.reading() as current:
             rows = self._db.execute(
-                "SELECT revision, principals, repositories, organization, everything FROM changes"
-                " WHERE revision > ? ORDER BY revision",
+                "SELECT revision, principals, repositories, organization, everything, sessions,"
+                " credentials FROM changes WHERE revision > ? ORDER BY revision",
                 (revision,),
             ).fetchall()
         if current > revision and (not rows or rows[0][0] != revision + 1):
@@ -519,8 +531,10 @@ class Store:
                 frozenset(json.loads(repositories)),
                 bool(organization),
                 bool(everything),
+                frozenset(json.loads(sessions)),
+                bool(credentials),
             )
-            for number, principals, repositories, organization, everything in rows
+            for number, principals, repositories, organization, everything, sessions, credentials in rows
         ]
 
     def accounts(self) -> tuple[str, ...]:

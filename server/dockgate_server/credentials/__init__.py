@@ -1,0 +1,1 @@
+"""Temporary credentials: role sessions, federation tokens and registry login tokens."""

@@ -1,0 +1,287 @@
+"""The credential RPCs of `dockgate.v1.PolicyAdmin`: sessions, login tokens, signing keys.
+
+A mixin of `AdminService`: decisions come from the process's own snapshot (brought up to the
+store's revision first), writes go through the admin's store thread like every other write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from dockgate.v1 import admin_pb2, errors_pb2
+from dockgate_server.credentials.login import LoginRejected
+from dockgate_server.credentials.sessions import (
+    AccessDeniedError,
+    AssumeRoleInput,
+    CredentialInputError,
+    FederationInput,
+    assume_role,
+    check_login,
+    get_federation_token,
+)
+from dockgate_server.credentials.tokens import (
+    TOKEN_LIFETIME,
+    LoginVerifier,
+    issue_token,
+    new_signing_key,
+)
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.policy.findings import PolicyError
+from dockgate_server.policy.parse import load_json
+from dockgate_server.service.clock import ServerClock
+from dockgate_server.service.convert import context_from_wire
+from dockgate_server.service.errors import ServiceError, refusing
+from dockgate_server.service.state import DecisionState
+from dockgate_server.store.credentials import CredentialStore
+from dockgate_server.store.model import Document, Session, SigningKey
+from dockgate_server.store.sqlite import Change, Store
+
+__all__ = ["KEY_LIFETIME", "CredentialsAdmin"]
+
+log = logging.getLogger("dockgate.admin")
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+KEY_LIFETIME = TOKEN_LIFETIME
+"""a retired key is dropped once every token it signed has expired"""
+_FRESHNESS = 2.0
+
+
+class CredentialsAdmin:
+    """Needs, from the class it is mixed into: `_run`, `_on_write`, `_state`, `_clock`."""
+
+    _state: DecisionState | None
+    _clock: ServerClock
+    _on_write: Callable[[], None]
+
+    async def _run(
+        self, context: Context, work: Callable[[Store], T], *, target: bool = False
+    ) -> T:
+        raise NotImplementedError  # provided by AdminService
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @refusing
+    async def AssumeRole(
+        self, request: admin_pb2.AssumeRoleRequest, context: Context
+    ) -> admin_pb2.SessionResponse:
+        given = AssumeRoleInput(
+            request.caller,
+            request.role_arn,
+            request.session_name,
+            request.duration_seconds,
+            _document(request.policy, "policy"),
+            dict(request.tags),
+            request.source_identity or None,
+            request.external_id or None,
+            context_from_wire(request.context),
+        )
+        return await self._issue(context, lambda snapshot, now: assume_role(snapshot, given, now))
+
+    @refusing
+    async def GetFederationToken(
+        self, request: admin_pb2.GetFederationTokenRequest, context: Context
+    ) -> admin_pb2.SessionResponse:
+        given = FederationInput(
+            request.caller,
+            request.name,
+            request.duration_seconds,
+            _document(request.policy, "policy"),
+            dict(request.tags),
+            context_from_wire(request.context),
+        )
+        return await self._issue(
+            context, lambda snapshot, now: get_federation_token(snapshot, given, now)
+        )
+
+    async def ListSessions(
+        self, request: admin_pb2.ListRequest, context: Context
+    ) -> admin_pb2.SessionList:
+        sessions = await self._run(context, lambda s: CredentialStore(s).load_sessions())
+        return admin_pb2.SessionList(
+            sessions=[
+                _session_out(session)
+                for session in sessions
+                if not request.account or session.arn.split(":")[4] == request.account
+            ]
+        )
+
+    async def RevokeSession(
+        self, request: admin_pb2.ArnRef, context: Context
+    ) -> admin_pb2.WriteResponse:
+        change = await self._run(
+            context, lambda s: CredentialStore(s).delete_session(request.arn), target=True
+        )
+        return self._written(change, "RevokeSession")
+
+    async def _issue(
+        self, context: Context, decide: Callable[[Snapshot, float], Session]
+    ) -> admin_pb2.SessionResponse:
+        snapshot = await self._fresh_snapshot(context)
+        session = _refusals(lambda: decide(snapshot, self._clock.now()))
+        change = await self._run(context, lambda s: CredentialStore(s).put_session(session))
+        self._written(change, "IssueSession")
+        return admin_pb2.SessionResponse(
+            arn=session.arn,
+            issued_at=session.issued_at,
+            expires_at=session.expires_at,
+            revision=change.revision,
+        )
+
+    # -- login tokens -----------------------------------------------------------------------
+
+    @refusing
+    async def GetLoginPassword(
+        self, request: admin_pb2.GetLoginPasswordRequest, context: Context
+    ) -> admin_pb2.LoginPasswordResponse:
+        snapshot = await self._fresh_snapshot(context)
+        now = self._clock.now()
+        wire_context = context_from_wire(request.context)
+        _refusals(lambda: check_login(snapshot, request.principal, wire_context, now))
+        key = await self._run(context, self._current_key)
+        self._on_write()  # a first key may have been written
+        session = snapshot.credentials.sessions.get(request.principal)
+        password, token = issue_token(
+            key, request.principal, session.session_id if session else None, now
+        )
+        expires_at = min(token.expires_at, session.expires_at) if session else token.expires_at
+        log.info("login token issued", extra={"fields": {"token_id": token.token_id}})
+        return admin_pb2.LoginPasswordResponse(
+            password=password,
+            token_id=token.token_id,
+            expires_at=expires_at,
+            principal=request.principal,
+        )
+
+    @refusing
+    async def RevokeLoginToken(
+        self, request: admin_pb2.RevokeLoginTokenRequest, context: Context
+    ) -> admin_pb2.WriteResponse:
+        if not request.token_id:
+            raise _invalid("token_id", "a token ID is required")
+        until = request.expires_at or self._clock.now() + TOKEN_LIFETIME
+        change = await self._run(
+            context, lambda s: CredentialStore(s).revoke_token(request.token_id, until)
+        )
+        return self._written(change, "RevokeLoginToken")
+
+    async def RotateLoginKey(
+        self, request: admin_pb2.RotateLoginKeyRequest, context: Context
+    ) -> admin_pb2.RotateLoginKeyResponse:
+        key = new_signing_key(self._clock.now())
+        change = await self._run(context, lambda s: CredentialStore(s).add_signing_key(key))
+        self._written(change, "RotateLoginKey")
+        return admin_pb2.RotateLoginKeyResponse(key_id=key.key_id, revision=change.revision)
+
+    @refusing
+    async def VerifyLoginPassword(
+        self, request: admin_pb2.VerifyLoginPasswordRequest, context: Context
+    ) -> admin_pb2.VerifyLoginPasswordResponse:
+        snapshot = await self._fresh_snapshot(context)
+        verify = LoginVerifier(lambda: snapshot.credentials, self._clock.now)
+        try:
+            login = verify(request.password)
+        except LoginRejected as rejected:
+            raise ServiceError(
+                grpc.StatusCode.UNAUTHENTICATED,
+                errors_pb2.INVALID_CREDENTIALS,
+                str(rejected),
+                rejection=str(rejected.rejection),
+            ) from None
+        return admin_pb2.VerifyLoginPasswordResponse(
+            principal=login.principal, expires_at=login.expires_at
+        )
+
+    def _current_key(self, store: Store) -> SigningKey:
+        """The key that signs new tokens; the first call makes one."""
+        credentials = CredentialStore(store)
+        keys = credentials.signing_keys()
+        if keys and keys[-1].retired_at is None:
+            return keys[-1]
+        key = new_signing_key(self._clock.now())
+        credentials.add_signing_key(key)
+        return key
+
+    # -- sweeping ---------------------------------------------------------------------------
+
+    def sweep(self, store: Store) -> Change | None:
+        """Drop what has expired by the server's clock (run on the store thread)."""
+        return CredentialStore(store).sweep(self._clock.now(), KEY_LIFETIME)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _fresh_snapshot(self, context: Context) -> Snapshot:
+        """This process's snapshot, at least at the store's current revision."""
+        if self._state is None:
+            raise RuntimeError("credential calls need the decision state")
+        revision = await self._run(context, lambda s: s.revision)
+        snapshot = await self._state.at_least(revision, _FRESHNESS)
+        if snapshot is None:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE,
+                errors_pb2.REVISION_NOT_REACHED,
+                f"the snapshot did not reach revision {revision} within {_FRESHNESS:g} s",
+            )
+        return snapshot
+
+    def _written(self, change: Change, what: str) -> admin_pb2.WriteResponse:
+        self._on_write()
+        log.info("store write", extra={"fields": {"write": what, "revision": change.revision}})
+        return admin_pb2.WriteResponse(revision=change.revision)
+
+
+def _refusals(work: Callable[[], T]) -> T:
+    """The credential checks' refusals, as statuses."""
+    try:
+        return work()
+    except CredentialInputError as problem:
+        raise _invalid(problem.field, str(problem)) from None
+    except AccessDeniedError as denied:
+        raise ServiceError(
+            grpc.StatusCode.PERMISSION_DENIED, errors_pb2.ACCESS_DENIED, str(denied)
+        ) from None
+    except PolicyError as problem:
+        first = problem.errors[0] if problem.errors else None
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            errors_pb2.INVALID_POLICY,
+            str(problem),
+            field="policy",
+            pointer=first.pointer if first else "",
+        ) from None
+
+
+def _document(text: str, field: str) -> Document | None:
+    if not text:
+        return None
+    try:
+        document: Document = load_json(text)
+    except ValueError as problem:
+        raise _invalid(field, f"not JSON: {problem}") from None
+    return document
+
+
+def _invalid(field: str, message: str) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        errors_pb2.INVALID_CREDENTIAL_REQUEST,
+        message,
+        field=field,
+    )
+
+
+def _session_out(session: Session) -> admin_pb2.Session:
+    return admin_pb2.Session(
+        arn=session.arn,
+        caller=session.caller,
+        issued_at=session.issued_at,
+        expires_at=session.expires_at,
+        policy="" if session.policy is None else json.dumps(session.policy),
+        tags=dict(session.tags),
+        source_identity=session.source_identity or "",
+    )

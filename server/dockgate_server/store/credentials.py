@@ -1,0 +1,156 @@
+"""Temporary credentials in the store: sessions, login-token signing keys, revoked tokens.
+
+Every write goes through the store's one transaction and revision, and names what it touched in
+the change log, so every process serving decisions sees a new session or key within a poll.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockgate_server.store.model import Session, SigningKey
+from dockgate_server.store.sqlite import Change, Store, _dump
+from dockgate_server.store.validate import StoreError
+
+__all__ = ["CredentialStore"]
+
+_SESSION_COLUMNS = (
+    "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity"
+)
+
+
+class CredentialStore:
+    """The credential tables of one `Store` (same connection, same thread rules)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._db = store._db
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def put_session(self, session: Session) -> Change:
+        """Store `session`; one with the same ARN is replaced (its login tokens stop working)."""
+        with self.store._write() as touched:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.arn,
+                    session.session_id,
+                    session.base,
+                    session.caller,
+                    session.issued_at,
+                    session.expires_at,
+                    None if session.policy is None else _dump(session.policy),
+                    _dump(dict(session.tags)),
+                    session.source_identity,
+                ),
+            )
+            touched.sessions.add(session.arn)
+        return self.store._changed(touched)
+
+    def delete_session(self, arn: str) -> Change:
+        with self.store._write() as touched:
+            cursor = self._db.execute("DELETE FROM sessions WHERE arn = ?", (arn,))
+            if cursor.rowcount == 0:
+                raise StoreError(f"session `{arn}` does not exist")
+            touched.sessions.add(arn)
+        return self.store._changed(touched)
+
+    def load_session(self, arn: str) -> Session | None:
+        rows = self._sessions("WHERE arn = ?", (arn,))
+        return rows[0] if rows else None
+
+    def load_sessions(self) -> list[Session]:
+        return self._sessions("ORDER BY arn", ())
+
+    def _sessions(self, where: str, arguments: tuple[Any, ...]) -> list[Session]:
+        rows = self._db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions {where}", arguments)
+        return [
+            Session(
+                arn,
+                session_id,
+                base,
+                caller,
+                issued_at,
+                expires_at,
+                None if policy is None else json.loads(policy),
+                json.loads(tags),
+                source_identity,
+            )
+            for arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity in rows
+        ]
+
+    # -- signing keys and revocations -------------------------------------------------------
+
+    def add_signing_key(self, key: SigningKey) -> Change:
+        """Make `key` the current signing key; the keys before it are retired (they still
+        verify the tokens they signed until the sweep drops them)."""
+        with self.store._write() as touched:
+            self._db.execute(
+                "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL", (key.created_at,)
+            )
+            self._db.execute(
+                "INSERT INTO signing_keys (key_id, secret, created_at, retired_at) VALUES (?, ?, ?, NULL)",
+                (key.key_id, key.secret, key.created_at),
+            )
+            touched.credentials = True
+        return self.store._changed(touched)
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Every key that still verifies, the current one (not retired) last."""
+        rows = self._db.execute(
+            "SELECT key_id, secret, created_at, retired_at FROM signing_keys"
+            " ORDER BY retired_at IS NULL, created_at"
+        )
+        return [
+            SigningKey(key_id, bytes(secret), created, retired)
+            for key_id, secret, created, retired in rows
+        ]
+
+    def revoke_token(self, token_id: str, expires_at: float) -> Change:
+        with self.store._write() as touched:
+            self._db.execute(
+                "INSERT OR REPLACE INTO revoked_tokens (token_id, expires_at) VALUES (?, ?)",
+                (token_id, expires_at),
+            )
+            touched.credentials = True
+        return self.store._changed(touched)
+
+    def revoked_tokens(self) -> frozenset[str]:
+        return frozenset(row[0] for row in self._db.execute("SELECT token_id FROM revoked_tokens"))
+
+    # -- sweeping ---------------------------------------------------------------------------
+
+    def sweep(self, now: float, key_lifetime: float) -> Change | None:
+        """Drop expired sessions, revocations of tokens that have expired anyway, and keys
+        retired more than `key_lifetime` ago (no token they signed is still valid). None when
+        there was nothing to drop: the revision moves only when something changed."""
+        with self.store.reading():
+            expired = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT arn FROM sessions WHERE expires_at <= ?", (now,)
+                )
+            ]
+            stale = self._db.execute(
+                "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE expires_at <= ?)"
+                " + (SELECT COUNT(*) FROM signing_keys WHERE retired_at <= ?)",
+                (now, now - key_lifetime),
+            ).fetchone()[0]
+        if not expired and not stale:
+            return None
+        with self.store._write() as touched:
+            for arn in expired:
+                # checked again inside the transaction: a session renewed meanwhile stays
+                cursor = self._db.execute(
+                    "DELETE FROM sessions WHERE arn = ? AND expires_at <= ?", (arn, now)
+                )
+                if cursor.rowcount:
+                    touched.sessions.add(arn)
+            self._db.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?", (now,))
+            self._db.execute(
+                "DELETE FROM signing_keys WHERE retired_at <= ?", (now - key_lifetime,)
+            )
+            touched.credentials = bool(stale)
+        return self.store._changed(touched)
