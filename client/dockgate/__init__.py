@@ -12,9 +12,10 @@ with Client("127.0.0.1:50051") as client:
     decision.outcome  # Outcome.ALLOWED, whose value is "Allowed"
 """
 
-from dockgate._admin import AdminClient, Finding
+from dockgate._admin import AdminClient, Finding, LoginPassword, Session
 from dockgate._client import AsyncClient, AuthorizeItem, Client, Credentials
 from dockgate._errors import (
+    AccessDeniedError,
     DockgateError,
     InternalError,
     InvalidRequestError,
@@ -30,6 +31,7 @@ from dockgate._model import Decision, Outcome, Reason, SimulationResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDeniedError",
     "AdminClient",
     "AsyncClient",
     "AuthorizeItem",
@@ -40,10 +42,12 @@ __all__ = [
     "Finding",
     "InternalError",
     "InvalidRequestError",
+    "LoginPassword",
     "NotFoundError",
     "Outcome",
     "Reason",
     "RevisionNotReachedError",
+    "Session",
     "SimulationResult",
     "TimeoutError",
     "UnauthenticatedError",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
 
 from dockgate._client import DEFAULT_TIMEOUT, Credentials
 from dockgate._errors import from_rpc_error
-from dockgate.v1 import admin_pb2, admin_pb2_grpc
+from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 
-__all__ = ["AdminClient", "Finding"]
+__all__ = ["AdminClient", "Finding", "LoginPassword", "Session"]
 
 T = TypeVar("T")
 TOKEN_VARIABLE = "DOCKGATE_ADMIN_TOKEN"
@@ -25,6 +25,27 @@ class Finding:
     severity: str
     pointer: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A session the server issued: act as `arn` until `expires_at` (seconds since the epoch)."""
+
+    arn: str
+    issued_at: float
+    expires_at: float
+    revision: int
+    """the store revision that holds the session: pass it as `at_least_revision`"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPassword:
+    """The password for `docker login --username AWS`; `token_id` is for revoking it."""
+
+    password: str = field(repr=False)
+    token_id: str
+    expires_at: float
+    principal: str
 
 
 class AdminClient:
@@ -176,3 +197,93 @@ class AdminClient:
         return self._call(
             self.stub.DeleteRole, admin_pb2.EntityRef(account=account, name=name)
         ).revision
+
+    # -- temporary credentials --------------------------------------------------------------
+
+    def assume_role(
+        self,
+        caller: str,
+        role_arn: str,
+        session_name: str,
+        *,
+        duration: int = 0,
+        policy: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        source_identity: str | None = None,
+        external_id: str | None = None,
+        context: Mapping[str, str | list[str]] | None = None,
+    ) -> Session:
+        """As STS AssumeRole; raises `AccessDeniedError` when the trust policy does not allow."""
+        request = admin_pb2.AssumeRoleRequest(
+            caller=caller,
+            role_arn=role_arn,
+            session_name=session_name,
+            duration_seconds=duration,
+            policy=json.dumps(policy) if policy is not None else "",
+            tags=dict(tags or {}),
+            source_identity=source_identity or "",
+            external_id=external_id or "",
+            context=_context(context),
+        )
+        return _session(self._call(self.stub.AssumeRole, request))
+
+    def get_federation_token(
+        self,
+        caller: str,
+        name: str,
+        *,
+        duration: int = 0,
+        policy: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        context: Mapping[str, str | list[str]] | None = None,
+    ) -> Session:
+        """As STS GetFederationToken, for the IAM user `caller`."""
+        request = admin_pb2.GetFederationTokenRequest(
+            caller=caller,
+            name=name,
+            duration_seconds=duration,
+            policy=json.dumps(policy) if policy is not None else "",
+            tags=dict(tags or {}),
+            context=_context(context),
+        )
+        return _session(self._call(self.stub.GetFederationToken, request))
+
+    def revoke_session(self, arn: str) -> int:
+        return self._call(self.stub.RevokeSession, admin_pb2.ArnRef(arn=arn)).revision
+
+    def get_login_password(
+        self, principal: str, *, context: Mapping[str, str | list[str]] | None = None
+    ) -> LoginPassword:
+        """As ECR GetAuthorizationToken: needs `ecr:GetAuthorizationToken` for `principal`."""
+        request = admin_pb2.GetLoginPasswordRequest(principal=principal, context=_context(context))
+        response = self._call(self.stub.GetLoginPassword, request)
+        return LoginPassword(
+            response.password, response.token_id, response.expires_at, response.principal
+        )
+
+    def verify_login_password(self, password: str) -> str:
+        """The principal the password stands for; `UnauthenticatedError` when it does not
+        verify (its `metadata["rejection"]` says why: expired, revoked, tampered, ...)."""
+        request = admin_pb2.VerifyLoginPasswordRequest(password=password)
+        return self._call(self.stub.VerifyLoginPassword, request).principal
+
+    def revoke_login_token(self, token_id: str) -> int:
+        request = admin_pb2.RevokeLoginTokenRequest(token_id=token_id)
+        return self._call(self.stub.RevokeLoginToken, request).revision
+
+    def rotate_login_key(self) -> str:
+        """A new signing key for login tokens; returns its ID."""
+        return self._call(self.stub.RotateLoginKey, admin_pb2.RotateLoginKeyRequest()).key_id
+
+
+def _context(
+    context: Mapping[str, str | list[str]] | None,
+) -> dict[str, authorizer_pb2.ContextValues]:
+    return {
+        key: authorizer_pb2.ContextValues(values=[value] if isinstance(value, str) else value)
+        for key, value in (context or {}).items()
+    }
+
+
+def _session(response: admin_pb2.SessionResponse) -> Session:
+    return Session(response.arn, response.issued_at, response.expires_at, response.revision)

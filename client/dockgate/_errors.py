@@ -70,6 +70,10 @@ class TimeoutError(DockgateError):
     """The deadline passed."""
 
 
+class AccessDeniedError(DockgateError):
+    """The policies do not allow a credentials call (PERMISSION_DENIED): AssumeRole, a login."""
+
+
 class InternalError(DockgateError):
     """The server failed unexpectedly; the request was not decided."""
 
@@ -81,6 +85,7 @@ _BY_CODE: dict[grpc.StatusCode, type[DockgateError]] = {
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: TimeoutError,
     grpc.StatusCode.INTERNAL: InternalError,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
 }
 
 

@@ -134,6 +134,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seconds to add to the clock that session and login-token expiry read; re-read "
         "while serving (for tests and drills)",
     )
+    run.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often expired sessions and retired login keys are dropped (default: %(default)s)",
+    )
     run.set_defaults(run=_serve)
     load = commands.add_parser(
         "import",
@@ -245,6 +252,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         clock_offset_file=Path(arguments.clock_offset_file)
         if arguments.clock_offset_file
         else None,
+        sweep_interval=max(0.05, arguments.sweep_interval),
     )
     return serve(config)
 

@@ -40,6 +40,7 @@ RESOURCE = "arn:aws:ecr:us-east-1:111122223333:repository/team-a/app"
 
 def test_all_is_pinned() -> None:
     assert dockgate.__all__ == [
+        "AccessDeniedError",
         "AdminClient",
         "AsyncClient",
         "AuthorizeItem",
@@ -50,10 +51,12 @@ def test_all_is_pinned() -> None:
         "Finding",
         "InternalError",
         "InvalidRequestError",
+        "LoginPassword",
         "NotFoundError",
         "Outcome",
         "Reason",
         "RevisionNotReachedError",
+        "Session",
         "SimulationResult",
         "TimeoutError",
         "UnauthenticatedError",
@@ -66,7 +69,7 @@ def test_all_is_pinned() -> None:
 
 def test_every_error_is_a_dockgate_error_and_none_is_a_grpc_error() -> None:
     errors = [getattr(dockgate, name) for name in dockgate.__all__ if name.endswith("Error")]
-    assert len(errors) == 9
+    assert len(errors) == 10
     for error in errors:
         assert issubclass(error, dockgate.DockgateError)
         assert issubclass(error, Exception)

@@ -58,6 +58,24 @@ EXPORTS = {
         "fleet_to_bundle",
     ],
     "dockgate_server.service": ["ServeConfig", "serve"],
+    "dockgate_server.credentials": [
+        "TOKEN_LIFETIME",
+        "AccessDeniedError",
+        "AssumeRoleInput",
+        "CredentialInputError",
+        "FederationInput",
+        "Login",
+        "LoginRejected",
+        "LoginToken",
+        "LoginVerifier",
+        "Rejection",
+        "assume_role",
+        "check_login",
+        "get_federation_token",
+        "issue_token",
+        "new_signing_key",
+        "read_token",
+    ],
 }
 
 

@@ -135,6 +135,10 @@ class LoginVerifier:
                     Rejection.REVOKED,
                     f"the session `{token.principal}` of the login token has ended",
                 )
+            if session.ended == "revoked":
+                raise LoginRejected(
+                    Rejection.REVOKED, f"the session `{token.principal}` was revoked"
+                )
             if session.is_expired(now):
                 raise LoginRejected(
                     Rejection.EXPIRED,

@@ -31,20 +31,19 @@ class SessionView:
     tags: Mapping[str, str]
     keys: Mapping[str, ContextValue]
     """`aws:TokenIssueTime` and `aws:SourceIdentity`, as the request context carries them"""
+    ended: str | None = None
+    """`expired` or `revoked`: a tombstone, refused whatever the clock says"""
+    ended_at: float | None = None
 
     def is_expired(self, now: float) -> bool:
-        return now >= self.expires_at
+        return self.ended is not None or now >= self.expires_at
 
     def expired_decision(self) -> Decision:
-        return Decision(
-            Outcome.IMPLICITLY_DENIED,
-            (
-                Reason(
-                    Phase.REQUEST,
-                    f"session `{self.arn}` expired at {format_time(self.expires_at)}",
-                ),
-            ),
-        )
+        if self.ended == "revoked":
+            detail = f"session `{self.arn}` was revoked at {format_time(self.ended_at or 0)}"
+        else:
+            detail = f"session `{self.arn}` expired at {format_time(self.expires_at)}"
+        return Decision(Outcome.IMPLICITLY_DENIED, (Reason(Phase.REQUEST, detail),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ class CredentialState:
 
 def compile_session(session: Session) -> SessionView:
     policy = None
-    if session.policy is not None:
+    if session.policy is not None and session.ended is None:
         name = f"session policy of `{session.arn}`"
         policy = compile_policy(parse_policy(session.policy, kind=PolicyKind.SESSION, name=name))
     keys: dict[str, ContextValue] = {"aws:tokenissuetime": format_time(session.issued_at)}
@@ -74,6 +73,8 @@ def compile_session(session: Session) -> SessionView:
         policy,
         MappingProxyType(dict(session.tags)),
         MappingProxyType(keys),
+        session.ended,
+        session.ended_at,
     )
 
 

@@ -102,7 +102,9 @@ class CredentialsAdmin:
     async def ListSessions(
         self, request: admin_pb2.ListRequest, context: Context
     ) -> admin_pb2.SessionList:
-        sessions = await self._run(context, lambda s: CredentialStore(s).load_sessions())
+        sessions = await self._run(
+            context, lambda s: CredentialStore(s).load_sessions(live_only=True)
+        )
         return admin_pb2.SessionList(
             sessions=[
                 _session_out(session)
@@ -114,8 +116,9 @@ class CredentialsAdmin:
     async def RevokeSession(
         self, request: admin_pb2.ArnRef, context: Context
     ) -> admin_pb2.WriteResponse:
+        now = self._clock.now()
         change = await self._run(
-            context, lambda s: CredentialStore(s).delete_session(request.arn), target=True
+            context, lambda s: CredentialStore(s).revoke_session(request.arn, now), target=True
         )
         return self._written(change, "RevokeSession")
 

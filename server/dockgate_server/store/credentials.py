@@ -15,9 +15,11 @@ from dockgate_server.store.validate import StoreError
 
 __all__ = ["CredentialStore"]
 
-_SESSION_COLUMNS = (
-    "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity"
-)
+_SESSION_COLUMNS = "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity, ended, ended_at"
+
+ENDED_SESSION_MEMORY = 7 * 24 * 3600
+"""seconds an ended session's ARN stays refused; after that it reads as a session issued
+elsewhere (the role with no session policy)"""
 
 
 class CredentialStore:
@@ -33,7 +35,7 @@ class CredentialStore:
         """Store `session`; one with the same ARN is replaced (its login tokens stop working)."""
         with self.store._write() as touched:
             self._db.execute(
-                f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.arn,
                     session.session_id,
@@ -44,16 +46,23 @@ class CredentialStore:
                     None if session.policy is None else _dump(session.policy),
                     _dump(dict(session.tags)),
                     session.source_identity,
+                    session.ended,
+                    session.ended_at,
                 ),
             )
             touched.sessions.add(session.arn)
         return self.store._changed(touched)
 
-    def delete_session(self, arn: str) -> Change:
+    def revoke_session(self, arn: str, now: float) -> Change:
+        """End a live session now: its ARN is refused and its login tokens stop working."""
         with self.store._write() as touched:
-            cursor = self._db.execute("DELETE FROM sessions WHERE arn = ?", (arn,))
+            cursor = self._db.execute(
+                "UPDATE sessions SET ended = 'revoked', ended_at = ?, policy = NULL, tags = '{}'"
+                " WHERE arn = ? AND ended IS NULL",
+                (now, arn),
+            )
             if cursor.rowcount == 0:
-                raise StoreError(f"session `{arn}` does not exist")
+                raise StoreError(f"session `{arn}` does not exist or has ended")
             touched.sessions.add(arn)
         return self.store._changed(touched)
 
@@ -61,8 +70,9 @@ class CredentialStore:
         rows = self._sessions("WHERE arn = ?", (arn,))
         return rows[0] if rows else None
 
-    def load_sessions(self) -> list[Session]:
-        return self._sessions("ORDER BY arn", ())
+    def load_sessions(self, *, live_only: bool = False) -> list[Session]:
+        where = "WHERE ended IS NULL ORDER BY arn" if live_only else "ORDER BY arn"
+        return self._sessions(where, ())
 
     def _sessions(self, where: str, arguments: tuple[Any, ...]) -> list[Session]:
         rows = self._db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions {where}", arguments)
@@ -77,8 +87,10 @@ class CredentialStore:
                 None if policy is None else json.loads(policy),
                 json.loads(tags),
                 source_identity,
+                ended,
+                ended_at,
             )
-            for arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity in rows
+            for arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity, ended, ended_at in rows
         ]
 
     # -- signing keys and revocations -------------------------------------------------------
@@ -123,14 +135,18 @@ class CredentialStore:
     # -- sweeping ---------------------------------------------------------------------------
 
     def sweep(self, now: float, key_lifetime: float) -> Change | None:
-        """Drop expired sessions, revocations of tokens that have expired anyway, and keys
+        """End expired sessions (a tombstone without policy or tags), drop tombstones older
+        than `ENDED_SESSION_MEMORY`, revocations of tokens that have expired anyway, and keys
         retired more than `key_lifetime` ago (no token they signed is still valid). None when
-        there was nothing to drop: the revision moves only when something changed."""
+        there was nothing to do: the revision moves only when something changed."""
+        forget = now - ENDED_SESSION_MEMORY
         with self.store.reading():
             expired = [
                 row[0]
                 for row in self._db.execute(
-                    "SELECT arn FROM sessions WHERE expires_at <= ?", (now,)
+                    "SELECT arn FROM sessions WHERE (ended IS NULL AND expires_at <= ?)"
+                    " OR ended_at <= ?",
+                    (now, forget),
                 )
             ]
             stale = self._db.execute(
@@ -142,11 +158,17 @@ class CredentialStore:
             return None
         with self.store._write() as touched:
             for arn in expired:
-                # checked again inside the transaction: a session renewed meanwhile stays
-                cursor = self._db.execute(
-                    "DELETE FROM sessions WHERE arn = ? AND expires_at <= ?", (arn, now)
+                # conditions checked again inside the transaction: a session renewed meanwhile
+                # stays as it is
+                ended = self._db.execute(
+                    "UPDATE sessions SET ended = 'expired', ended_at = expires_at, policy = NULL,"
+                    " tags = '{}' WHERE arn = ? AND ended IS NULL AND expires_at <= ?",
+                    (arn, now),
                 )
-                if cursor.rowcount:
+                forgotten = self._db.execute(
+                    "DELETE FROM sessions WHERE arn = ? AND ended_at <= ?", (arn, forget)
+                )
+                if ended.rowcount or forgotten.rowcount:
                     touched.sessions.add(arn)
             self._db.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?", (now,))
             self._db.execute(

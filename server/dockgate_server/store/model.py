@@ -195,6 +195,10 @@ class Session:
     policy: Document | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     source_identity: str | None = None
+    ended: str | None = None
+    """`expired` or `revoked` once the session has ended: its ARN is refused, not reinterpreted
+    as a session issued elsewhere, until the tombstone is dropped"""
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

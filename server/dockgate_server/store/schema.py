@@ -48,13 +48,14 @@ MIGRATIONS: tuple[str, ...] = (
         revision INTEGER PRIMARY KEY, principals TEXT NOT NULL, repositories TEXT NOT NULL,
         organization INTEGER NOT NULL, everything INTEGER NOT NULL);
     """,
-    # 3: temporary credentials. One live session per session ARN (a new one with the same ARN
-    # replaces it); login-token signing keys; revoked login tokens until they would expire.
+    # 3: temporary credentials. One session per session ARN (a new one with the same ARN
+    # replaces it); an ended session stays as a tombstone (`ended`) so that its ARN keeps being
+    # refused; login-token signing keys; revoked login tokens until they would expire.
     """
     CREATE TABLE sessions (
         arn TEXT PRIMARY KEY, session_id TEXT NOT NULL UNIQUE, base TEXT NOT NULL,
         caller TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, policy TEXT,
-        tags TEXT NOT NULL DEFAULT '{}', source_identity TEXT);
+        tags TEXT NOT NULL DEFAULT '{}', source_identity TEXT, ended TEXT, ended_at REAL);
     CREATE INDEX sessions_by_expiry ON sessions (expires_at);
     CREATE TABLE signing_keys (
         key_id TEXT PRIMARY KEY, secret BLOB NOT NULL, created_at REAL NOT NULL, retired_at REAL);
