@@ -386,3 +386,39 @@ def test_passwords_never_reach_the_log(running: RunningServer, admin: AdminClien
     log = (running.data_dir / "server.log").read_text()
     signature = login.password.rsplit(".", 1)[1]
     assert signature not in log
+
+
+def test_readme_login_flow_against_the_sample_fleet(tmp_path: Path) -> None:
+    """The README's commands, against a server seeded with the sample fleet."""
+    sample = start_server(tmp_path)
+    try:
+        (tmp_path / "admin-token").write_text(TOKEN)
+        data = ("--data-dir", str(tmp_path))
+        pusher = "arn:aws:iam::111122223333:user/ci/pusher"
+        assumed = _dockgate(
+            sample,
+            "assume-role",
+            "--caller",
+            pusher,
+            "--role-arn",
+            "arn:aws:iam::111122223333:role/deploy",
+            "--session-name",
+            "build-42",
+            "--duration",
+            "900",
+            "--tag",
+            "team=a",
+            *data,
+        )
+        assert assumed.returncode == 0, assumed.stderr
+        arn = json.loads(assumed.stdout)["arn"]
+        assert arn == "arn:aws:sts::111122223333:assumed-role/deploy/build-42"
+        for principal in (arn, pusher):
+            login = _dockgate(sample, "get-login-password", "--principal", principal, *data)
+            assert login.returncode == 0, login.stderr
+            with AdminClient(sample.admin, TOKEN) as admin:
+                assert admin.verify_login_password(login.stdout.strip()) == principal
+        listed = _dockgate(sample, "list-sessions", *data)
+        assert [s["arn"] for s in json.loads(listed.stdout)] == [arn]
+    finally:
+        sample.stop()
