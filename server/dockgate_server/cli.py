@@ -134,6 +134,34 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seconds to add to the clock that session and login-token expiry read; re-read "
         "while serving (for tests and drills)",
     )
+    registry = run.add_argument_group(
+        "registry adapters", "answer a registry proxy on every pull and push (see the README)"
+    )
+    registry.add_argument(
+        "--envoy",
+        action="store_true",
+        help="serve Envoy's ext_authz (envoy.service.auth.v3.Authorization) on the decision port",
+    )
+    registry.add_argument(
+        "--http-auth-listen",
+        metavar="HOST:PORT",
+        help="serve nginx's auth_request endpoint (/auth) and the catalog over HTTP here",
+    )
+    registry.add_argument(
+        "--registry-account",
+        metavar="ACCOUNT",
+        help="the registry's account (with --registry-region); default: from "
+        "ACCOUNT.dkr.ecr.REGION.… host names",
+    )
+    registry.add_argument("--registry-region", metavar="REGION")
+    registry.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a proxy address or network whose X-Forwarded-For is believed; repeat "
+        "(the HTTP endpoint also trusts loopback, where nginx runs)",
+    )
     run.add_argument(
         "--sweep-interval",
         type=float,
@@ -229,12 +257,24 @@ def _default_store() -> str:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415 - grpc only here
+    from dockgate_server.service.adapters import AdapterConfig  # noqa: PLC0415 - grpc only here
+    from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415
 
     data_dir = Path(arguments.data_dir or _data_dir())
     store = Path(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
     if bool(arguments.tls_cert) != bool(arguments.tls_key):
         return _fail("--tls-cert and --tls-key go together")
+    adapters = AdapterConfig(
+        envoy=arguments.envoy,
+        http_listen=arguments.http_auth_listen,
+        account=arguments.registry_account,
+        region=arguments.registry_region,
+        trusted_proxies=tuple(arguments.trusted_proxy),
+    )
+    try:
+        adapters.check()
+    except ValueError as problem:
+        return _fail(str(problem))
     config = ServeConfig(
         data_dir=data_dir,
         store=store,
@@ -253,6 +293,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         if arguments.clock_offset_file
         else None,
         sweep_interval=max(0.05, arguments.sweep_interval),
+        adapters=adapters,
     )
     return serve(config)
 

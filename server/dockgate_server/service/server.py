@@ -20,7 +20,7 @@ import signal
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -31,6 +31,14 @@ from prometheus_client import values as prometheus_values
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.parse import load_json
+from dockgate_server.registry.gate import RegistryGate
+from dockgate_server.registry.http import HttpAuthEndpoint
+from dockgate_server.service.adapters import (
+    AdapterConfig,
+    add_envoy,
+    registry_gate,
+    start_http_auth,
+)
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
 from dockgate_server.service.authorizer import AuthorizerService
@@ -85,6 +93,8 @@ class ServeConfig:
     """seconds to add to the wall clock, re-read each poll (tests move time with it)"""
     sweep_interval: float = 30.0
     """how often expired sessions, revocations and retired signing keys are dropped"""
+    adapters: AdapterConfig = field(default_factory=AdapterConfig)
+    """the registry adapters: Envoy ext_authz on the decision port, nginx auth_request on HTTP"""
 
 
 def serve(config: ServeConfig) -> int:
@@ -116,7 +126,10 @@ def _seed(config: ServeConfig) -> None:
 async def _single_process(config: ServeConfig, token: str) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
-    decision, decision_edge = _decision_server(state, metrics)
+    gate = registry_gate(config.adapters, state) if config.adapters.enabled else None
+    decision, decision_edge = _decision_server(
+        state, metrics, gate if config.adapters.envoy else None
+    )
     decision_port = _bind(decision, config.listen, config)
     admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
     sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
@@ -125,9 +138,12 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     metrics_port = _start_metrics(config.metrics_listen)
     await decision.start()
     await admin.start()
+    http = await _start_http(config, gate)
     stopping = _on_termination()  # before the announcement: a SIGTERM after it is graceful
-    _announce(config, decision_port, admin_port, metrics_port)
+    _announce(config, decision_port, admin_port, metrics_port, http=http)
     await stopping.wait()
+    if http is not None:
+        await http.close()
     log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
     await asyncio.gather(
         _drain(decision, decision_edge, config.grace), _drain(admin, admin_edge, config.grace)
@@ -202,7 +218,8 @@ def _await_workers(ready: list[int]) -> None:
 async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
-    decision, edge = _decision_server(state, metrics)
+    gate = registry_gate(config.adapters, state) if config.adapters.envoy else None
+    decision, edge = _decision_server(state, metrics, gate)
     _bind(decision, listen, config)
     await decision.start()
     stopping = _on_termination()
@@ -222,9 +239,14 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
     admin_port = _bind(admin, config.admin_listen, config)
     metrics_port = _start_metrics(config.metrics_listen)
     await admin.start()
+    # the nginx endpoint is light next to the decisions: the parent serves it from its own state
+    http_gate = registry_gate(config.adapters, state) if config.adapters.http_listen else None
+    http = await _start_http(config, http_gate)
     stopping = _on_termination()
-    _announce(config, decision_port, admin_port, metrics_port, workers=children)
+    _announce(config, decision_port, admin_port, metrics_port, workers=children, http=http)
     await stopping.wait()
+    if http is not None:
+        await http.close()
     for pid in children:  # the workers finish their calls in flight while the admin port does
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -270,14 +292,25 @@ class _Edge:
     service: str
 
 
-def _decision_server(state: DecisionState, metrics: Metrics) -> tuple[grpc.aio.Server, _Edge]:
+def _decision_server(
+    state: DecisionState, metrics: Metrics, gate: RegistryGate | None = None
+) -> tuple[grpc.aio.Server, _Edge]:
+    """`gate`: also serve Envoy's ext_authz `Check` with it."""
     calls = CallTracker()
     # no interceptors on the hot path: the servicer's handlers are guarded once, here
     server = grpc.aio.server(options=_OPTIONS)
     service = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"]
     add_guarded_servicer(server, service, AuthorizerService(state, metrics), calls)
+    if gate is not None:
+        add_envoy(server, gate, calls)
     name = service.full_name
     return server, _Edge(calls, _add_health_and_reflection(server, name), name)
+
+
+async def _start_http(config: ServeConfig, gate: RegistryGate | None) -> HttpAuthEndpoint | None:
+    if gate is None or config.adapters.http_listen is None:
+        return None
+    return await start_http_auth(config.adapters.http_listen, gate)
 
 
 def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _Edge]:
@@ -355,12 +388,15 @@ def _announce(
     decision: int,
     admin: int,
     metrics: int | None,
+    *,
     workers: list[int] | None = None,
+    http: HttpAuthEndpoint | None = None,
 ) -> None:
     ports = {
         "decision_port": decision,
         "admin_port": admin,
         "metrics_port": metrics,
+        "http_auth_port": http.port if http is not None else None,
         "pid": os.getpid(),
         "workers": workers or [],
     }
