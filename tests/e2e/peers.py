@@ -215,6 +215,12 @@ def render_nginx_config(listen_port: int, auth_port: int, registry_port: int) ->
         f"proxy_pass http://127.0.0.1:{auth_port}/auth;",
         NGINX_EXAMPLE,
     )
+    text = _replace_once(  # the catalog, which Dockgate answers itself
+        text,
+        f"proxy_pass http://127.0.0.1:{NGINX_DEFAULTS['auth']};",
+        f"proxy_pass http://127.0.0.1:{auth_port};",
+        NGINX_EXAMPLE,
+    )
     return _replace_once(
         text,
         f"proxy_pass http://127.0.0.1:{NGINX_DEFAULTS['registry']}$",
