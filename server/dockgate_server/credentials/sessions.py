@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ MAX_SESSION_POLICY = 2048
 MAX_TAGS = 50
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _FEDERATED_NAME = re.compile(r"[\w+=,.@-]{2,32}", re.ASCII)
-_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 class CredentialInputError(ValueError):
@@ -134,9 +135,7 @@ def assume_role(snapshot: Snapshot, given: AssumeRoleInput, now: float) -> Sessi
         actions.append("sts:SetSourceIdentity")
     for action in actions:
         decision = (
-            snapshot.authorize(
-                given.caller, action, view.arn, context, resource_policy=trust, now=now
-            )
+            snapshot.authorize(given.caller, action, view.arn, context, trust_policy=trust, now=now)
             if trust is not None
             else None
         )
@@ -242,16 +241,23 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
         where = f"tags/{key}"
         if (
             not 1 <= len(key) <= 128
-            or not _TAG_TEXT.fullmatch(key)
+            or not _is_tag_text(key)
             or key.lower().startswith("aws:")
         ):
             raise CredentialInputError(where, f"tag key `{key}` is not a valid session tag key")
-        if len(value) > 256 or not _TAG_TEXT.fullmatch(value):
+        if len(value) > 256 or not _is_tag_text(value):
             raise CredentialInputError(where, f"tag `{key}` has an invalid value")
         if key.lower() in seen:  # STS: keys are unique ignoring case
             raise CredentialInputError(where, f"tag key `{key}` repeats ignoring case")
         seen.add(key.lower())
     return dict(tags)
+
+
+def _is_tag_text(text: str) -> bool:
+    """STS: letters, numbers, space separators and `_.:/=+-@` (`[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]`)."""
+    return all(
+        ch.isalnum() or ch in _TAG_PUNCTUATION or unicodedata.category(ch) == "Zs" for ch in text
+    )
 
 
 def _check_source_identity(given: str, inherited: str | None) -> None:

@@ -28,6 +28,8 @@ class PolicySet:
     """levels from the organization root to the principal's account; None: no SCPs apply"""
     resource_control: tuple[Level, ...] | None = None
     """levels for the resource's account, besides AWS's allow-all RCP; None: no RCPs apply"""
+    resource_required: bool = False
+    """the resource policy must allow even in the same account: a role's trust policy"""
 
 
 _PHASES = {
@@ -55,6 +57,7 @@ class _Evaluation:
 
     def __init__(self, request: Request, policies: PolicySet) -> None:
         self.request = request
+        self.policies = policies
         self.caller = request.caller
         self.errors: list[str] = []
         caller = self.caller
@@ -185,6 +188,25 @@ class _Evaluation:
                 return [Reason(Phase.ROOT_USER, "the root user is allowed in its own account")]
             return [_statement_reason(s) for s in identity_allows] + self.limit_reasons()
 
+        if self.policies.resource_required and not self.request.is_cross_account:
+            # IAM: a role is assumed only when its trust policy allows the caller; naming the
+            # account delegates to the caller's identity policies, as any resource policy does
+            if direct:
+                return self.answer(Outcome.ALLOWED, [_statement_reason(s) for s in direct])
+            if entity and limits_ok:
+                return self.answer(
+                    Outcome.ALLOWED, [_statement_reason(s) for s in entity] + self.limit_reasons()
+                )
+            if account and identity_ok:
+                return self.answer(
+                    Outcome.ALLOWED, identity_reasons() + [_statement_reason(s) for s in account]
+                )
+            reasons = self.denial_reasons(is_root, limits_ok, bool(account))
+            if not resource:
+                reasons.append(
+                    Reason(Phase.RESOURCE_POLICY, "the trust policy does not allow the caller")
+                )
+            return self.answer(Outcome.IMPLICITLY_DENIED, reasons)
         if not self.request.is_cross_account:
             # IAM: a grant to the caller itself, or to `*`, is not limited by boundary or session
             if direct:

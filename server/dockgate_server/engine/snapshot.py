@@ -96,22 +96,22 @@ class Snapshot:
         context: RawContext | None = None,
         *,
         session_policy: CompiledPolicy | None = None,
-        resource_policy: CompiledPolicy | None = None,
+        trust_policy: CompiledPolicy | None = None,
         indexed: bool = True,
         now: float | None = None,
     ) -> Decision:
         """Decide a request against this snapshot; raises `RequestError` for malformed input.
 
         `now` (seconds since the epoch; the wall clock when None) decides whether a session
-        Dockgate issued has expired. `resource_policy` stands in for the repository's (a role's
-        trust policy when deciding `sts:AssumeRole`)."""
+        Dockgate issued has expired. `trust_policy`: a role's trust policy, standing in for the
+        resource policy when deciding `sts:AssumeRole` (and required to allow)."""
         prepared = self.prepare(
             principal,
             action,
             resource,
             context,
             session_policy=session_policy,
-            resource_policy=resource_policy,
+            trust_policy=trust_policy,
             indexed=indexed,
             now=now,
         )
@@ -135,7 +135,7 @@ class Snapshot:
         context: RawContext | None = None,
         *,
         session_policy: CompiledPolicy | None = None,
-        resource_policy: CompiledPolicy | None = None,
+        trust_policy: CompiledPolicy | None = None,
         indexed: bool = True,
         now: float | None = None,
     ) -> tuple[Request, PolicySet] | Decision:
@@ -152,6 +152,8 @@ class Snapshot:
             if session_policy is None:
                 session_policy = session.policy
         view = self.principal_view(caller)
+        if session is not None and view is not None and caller.kind is CallerKind.FEDERATED_USER:
+            caller = dataclasses.replace(caller, federating_user=view.arn)
         if (
             view is None
             and caller.kind is not CallerKind.SERVICE
@@ -187,7 +189,8 @@ class Snapshot:
         rcp = self.resource_control.get(request.resource_account or "")
         policies = PolicySet(
             identity=pick(view.identity) if view else (),
-            resource=resource_policy or (repository.policy if repository else None),
+            resource=trust_policy or (repository.policy if repository else None),
+            resource_required=trust_policy is not None,
             boundary=_merged(pick(view.boundary)) if view and view.boundary else None,
             session=session_policy,
             service_control=tuple(pick(level) for level in scp) if scp is not None else None,

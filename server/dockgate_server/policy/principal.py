@@ -42,6 +42,9 @@ class Caller:
     session: str | None = None
     service_linked: bool = False
     """a role under the `aws-service-role/` path: SCPs and RCPs do not restrict it"""
+    federating_user: str | None = None
+    """the ARN of the IAM user behind a federated session, when the store knows it (a session
+    Dockgate issued); unknown, the user is the one named like the session (semantics §3.5)"""
 
     @property
     def principal_arn(self) -> str | None:
@@ -220,7 +223,11 @@ def classify_principal(entry: PrincipalEntry, caller: Caller) -> PrincipalMatch:
     if kind is EntryKind.USER:
         if caller.kind is CallerKind.USER and entry.text == caller.arn:
             return PrincipalMatch.DIRECT
-        if caller.kind is CallerKind.FEDERATED_USER and entry.name == caller.name:
+        if caller.kind is CallerKind.FEDERATED_USER and (
+            entry.text == caller.federating_user
+            if caller.federating_user is not None
+            else entry.name == caller.name
+        ):
             return PrincipalMatch.USER_OF_FEDERATED_SESSION
         return PrincipalMatch.NONE
     if kind is EntryKind.ROLE:
