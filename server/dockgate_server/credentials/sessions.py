@@ -239,11 +239,7 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     seen: set[str] = set()
     for key, value in tags.items():
         where = f"tags/{key}"
-        if (
-            not 1 <= len(key) <= 128
-            or not _is_tag_text(key)
-            or key.lower().startswith("aws:")
-        ):
+        if not 1 <= len(key) <= 128 or not _is_tag_text(key) or key.lower().startswith("aws:"):
             raise CredentialInputError(where, f"tag key `{key}` is not a valid session tag key")
         if len(value) > 256 or not _is_tag_text(value):
             raise CredentialInputError(where, f"tag `{key}` has an invalid value")

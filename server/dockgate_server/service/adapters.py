@@ -13,12 +13,12 @@ from dockgate_server.engine.decision import Decision
 from dockgate_server.engine.request import RawContext
 from dockgate_server.registry.envoy import EnvoyAuthorization
 from dockgate_server.registry.gate import GateConfig, RegistryGate, parse_networks
-from dockgate_server.registry.http import HttpAuthEndpoint
+from dockgate_server.registry.http import HttpAuthEndpoint, start_http_auth
 from dockgate_server.registry.routes import Registry
 from dockgate_server.service.interceptors import CallTracker, add_guarded_servicer
 from dockgate_server.service.state import DecisionState
 
-__all__ = ["AdapterConfig", "add_envoy", "registry_gate", "start_http_auth"]
+__all__ = ["AdapterConfig", "add_envoy", "registry_gate", "serve_http_auth"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,7 @@ def add_envoy(server: grpc.aio.Server, gate: RegistryGate, calls: CallTracker) -
     add_guarded_servicer(server, service, EnvoyAuthorization(gate), calls)
 
 
-async def start_http_auth(listen: str, gate: RegistryGate) -> HttpAuthEndpoint:
+async def serve_http_auth(listen: str, gate: RegistryGate) -> HttpAuthEndpoint:
+    """The nginx endpoint on `HOST:PORT` (port 0: any free one), listening when this returns."""
     host, _, port = listen.rpartition(":")
-    endpoint = HttpAuthEndpoint(gate, host.strip("[]") or "127.0.0.1", int(port))
-    await endpoint.start()
-    return endpoint
+    return await start_http_auth(gate, host.strip("[]") or "127.0.0.1", int(port))

@@ -37,7 +37,7 @@ from dockgate_server.service.adapters import (
     AdapterConfig,
     add_envoy,
     registry_gate,
-    start_http_auth,
+    serve_http_auth,
 )
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
@@ -310,7 +310,7 @@ def _decision_server(
 async def _start_http(config: ServeConfig, gate: RegistryGate | None) -> HttpAuthEndpoint | None:
     if gate is None or config.adapters.http_listen is None:
         return None
-    return await start_http_auth(config.adapters.http_listen, gate)
+    return await serve_http_auth(config.adapters.http_listen, gate)
 
 
 def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _Edge]:
