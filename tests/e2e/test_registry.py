@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -53,6 +54,8 @@ PUSH = [
     "ecr:BatchGetImage",
     "ecr:GetDownloadUrlForLayer",
 ]
+WRITE = PUSH[:5]
+"""the push set without BatchGetImage and GetDownloadUrlForLayer"""
 
 
 def repo_arn(name: str) -> str:
@@ -114,6 +117,8 @@ BUNDLE: dict[str, Any] = {
             "authorizationDetails": {
                 "UserDetailList": [
                     _user("pusher", _allow(PUSH, TEAM)),
+                    # may write but not read: a cross-repository mount needs the source's read
+                    _user("writer", _allow(WRITE, TEAM)),
                     _user(
                         "reader",
                         _allow(READ, TEAM),
@@ -152,6 +157,7 @@ BUNDLE: dict[str, Any] = {
 PRINCIPALS = {
     "pusher": user_arn(ACCOUNT, "pusher"),
     "reader": user_arn(ACCOUNT, "reader"),
+    "writer": user_arn(ACCOUNT, "writer"),
     "dev-reader": user_arn(ACCOUNT, "dev-reader"),
     "crosser": user_arn(OTHER_ACCOUNT, "crosser"),
     "stranger": user_arn(OTHER_ACCOUNT, "stranger"),
@@ -595,6 +601,35 @@ def test_the_catalog_lists_what_the_caller_may_describe(stack: Stack, door: Door
     assert pusher.status == 200, pusher
     assert pusher.json() == {"repositories": []}
     assert_challenged(call(door.port, "GET", "/v2/_catalog"))
+
+
+@pytest.mark.parametrize("user", ["pusher", "writer"])
+def test_a_mount_from_another_repository_needs_its_read_and_otherwise_uploads(
+    stack: Stack, door: Door, tmp_path: Path, user: str
+) -> None:
+    """skopeo remembers where it pushed a layer and tries a cross-repository mount next time. The
+    pusher may read the source, so the registry mounts; the writer may not, so the call becomes a
+    normal upload (never a 403) and the push still works."""
+    registry, tag = stack.registry, f"mount-{user}-{door.name}"
+    layout = tmp_path / "image"
+    build_image(layout, tag, noise(16 * 1024, f"mounted by {user} via {door.name}"))
+    client, creds = Skopeo(tmp_path / "skopeo", debug=True, timeout=60), stack.dockgate.creds(user)
+    first = client.push(layout, tag, door.address, "team/app", creds)
+    assert first.ok, first
+    second = client.push(layout, tag, door.address, "team/tools", creds)
+    assert second.ok, second
+    assert "mount=" in second.stderr, "skopeo did not try a mount"
+    assert tag in stored_tags(registry, "team/tools")
+    image = read_image(layout, tag)
+    assert manifest_stored(registry, "team/tools", image.manifest)
+    # the same mount asked by hand: mounted (201), or opened as a plain upload session (202)
+    asked = f"/v2/team/tools/blobs/uploads/?mount={image.layers[0]}&from=team/app"
+    reply = call(door.port, "POST", asked, creds)
+    assert reply.status == (201 if user == "pusher" else 202), reply
+    if reply.status == 202:  # the plain upload it became: cancel it
+        location = urlsplit(reply.headers["Location"])
+        cancelled = call(door.port, "DELETE", f"{location.path}?{location.query}", creds)
+        assert cancelled.status == 204, cancelled
 
 
 def test_envoy_names_the_checks_it_made(stack: Stack) -> None:
