@@ -6,6 +6,7 @@ store's revision first), writes go through the admin's store thread like every o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -154,6 +155,9 @@ class CredentialsAdmin:
         )
         expires_at = min(token.expires_at, session.expires_at) if session else token.expires_at
         log.info("login token issued", extra={"fields": {"token_id": token.token_id}})
+        # every process serving decisions refreshes from the store each poll: hand the password
+        # out once they have all had two polls to see its key (new after a rotation) and session
+        await asyncio.sleep(2 * self._state_poll_interval())
         return admin_pb2.LoginPasswordResponse(
             password=password,
             token_id=token.token_id,
@@ -199,6 +203,9 @@ class CredentialsAdmin:
         return admin_pb2.VerifyLoginPasswordResponse(
             principal=login.principal, expires_at=login.expires_at
         )
+
+    def _state_poll_interval(self) -> float:
+        return self._state.poll_interval if self._state is not None else 0.0
 
     def _current_key(self, store: Store) -> SigningKey:
         """The key that signs new tokens; the first call makes one."""
