@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dockgate_server import __version__
+from dockgate_server.arguments import parse_context
 from dockgate_server.bench.options import add_arguments as add_bench_arguments
 from dockgate_server.cli_credentials import add_credential_commands
 from dockgate_server.engine.compile import compile_policy
@@ -412,7 +413,7 @@ def _export(arguments: argparse.Namespace) -> int:
 
 def _check(arguments: argparse.Namespace) -> int:
     try:
-        context = _parse_context(arguments.context, arguments.context_json)
+        context = parse_context(arguments.context, arguments.context_json)
         session = None
         if arguments.session_policy:
             with _open(arguments.session_policy) as source:
@@ -456,25 +457,6 @@ def _check(arguments: argparse.Namespace) -> int:
         result["reasons"] = [reason.to_json() for reason in decision.reasons]
     print(json.dumps(result, ensure_ascii=False))
     return 0
-
-
-def _parse_context(pairs: list[str], raw_json: str | None) -> dict[str, str | list[str]]:
-    context: dict[str, str | list[str]] = {}
-    if raw_json:
-        given = json.loads(raw_json)
-        if not isinstance(given, dict):
-            raise ValueError("--context-json must be a JSON object")
-        context.update(given)
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise ValueError(f"--context `{pair}` must be KEY=VALUE")
-        if key in context:
-            previous = context[key]
-            context[key] = [*([previous] if isinstance(previous, str) else previous), value]
-        else:
-            context[key] = value
-    return context
 
 
 if __name__ == "__main__":

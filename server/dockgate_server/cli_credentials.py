@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
+from dockgate_server.arguments import parse_context, split_pair
 
 __all__ = ["add_credential_commands"]
 
@@ -138,7 +139,7 @@ def _assume_role(arguments: argparse.Namespace, stub: admin_pb2_grpc.PolicyAdmin
             session_name=arguments.session_name,
             duration_seconds=arguments.duration,
             policy=_read(arguments.policy),
-            tags=_pairs(arguments.tag, "--tag"),
+            tags=_tags(arguments.tag),
             source_identity=arguments.source_identity or "",
             external_id=arguments.external_id or "",
             context=_context(arguments.context),
@@ -155,7 +156,7 @@ def _federate(arguments: argparse.Namespace, stub: admin_pb2_grpc.PolicyAdminStu
             name=arguments.name,
             duration_seconds=arguments.duration,
             policy=_read(arguments.policy),
-            tags=_pairs(arguments.tag, "--tag"),
+            tags=_tags(arguments.tag),
             context=_context(arguments.context),
         ),
         **_call_options(arguments),
@@ -252,24 +253,15 @@ def _read(path: str | None) -> str:
         raise ValueError(f"cannot read `{path}`: {problem.strerror}") from None
 
 
-def _pairs(items: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{option} `{item}`: expected KEY=VALUE")
-        pairs[key] = value
-    return pairs
+def _tags(items: list[str]) -> dict[str, str]:
+    return dict(split_pair(item, "--tag") for item in items)
 
 
 def _context(items: list[str]) -> dict[str, authorizer_pb2.ContextValues]:
-    values: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--context `{item}`: expected KEY=VALUE")
-        values.setdefault(key, []).append(value)
-    return {key: authorizer_pb2.ContextValues(values=v) for key, v in values.items()}
+    return {
+        key: authorizer_pb2.ContextValues(values=[value] if isinstance(value, str) else value)
+        for key, value in parse_context(items).items()
+    }
 
 
 def _session(response: admin_pb2.SessionResponse) -> dict[str, object]:

@@ -96,10 +96,9 @@ class DecisionCache:
         `now` (the wall clock when None) is checked against the expiry of a session Dockgate
         issued before any lookup, so a cached decision never outlives its session."""
         moment = time.time() if now is None else now
-        if snapshot.credentials.sessions:
-            expired = snapshot.expired_session(principal, moment)
-            if expired is not None:
-                return expired
+        expired = snapshot.expired_session(principal, moment)
+        if expired is not None:
+            return expired
         if not self.enabled:
             self.misses += 1
             return snapshot.authorize(principal, action, resource, context, now=moment)

@@ -52,8 +52,12 @@ class CredentialState:
     """by session ARN"""
     signing_keys: Mapping[str, SigningKey] = field(default_factory=lambda: MappingProxyType({}))
     """every key that still verifies, by key ID"""
-    current_key: str | None = None
     revoked_tokens: frozenset[str] = frozenset()
+
+    @property
+    def current_key(self) -> str | None:
+        """The key that signs new tokens: the one not retired."""
+        return next((k.key_id for k in self.signing_keys.values() if k.retired_at is None), None)
 
 
 def compile_session(session: Session) -> SessionView:

@@ -382,12 +382,9 @@ class SnapshotBuilder:
                 if stored is not None:
                     sessions[arn] = compile_session(stored)
         if previous is None or change is None or change.credentials:
-            keys = store.signing_keys()
-            current = next((k.key_id for k in reversed(keys) if k.retired_at is None), None)
             return CredentialState(
                 MappingProxyType(sessions),
-                MappingProxyType({key.key_id: key for key in keys}),
-                current,
+                MappingProxyType({key.key_id: key for key in store.signing_keys()}),
                 store.revoked_tokens(),
             )
         return dataclasses.replace(previous, sessions=MappingProxyType(sessions))

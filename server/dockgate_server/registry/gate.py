@@ -10,12 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from dockgate_server.credentials.login import Login, LoginRejected, Rejection
 from dockgate_server.engine.decision import Decision, Outcome, Phase
+from dockgate_server.engine.sessions import format_time
 from dockgate_server.policy.model import Effect
 from dockgate_server.registry.routes import (
     Check,
@@ -250,7 +250,7 @@ class RegistryGate:
             "aws:SourceIp": self._source_ip(request.peer, request.forwarded_for, principal),
             "aws:SecureTransport": "true" if secure else "false",
             "aws:RequestedRegion": registry.region,
-            "aws:CurrentTime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:CurrentTime": format_time(now),
             "aws:EpochTime": str(int(now)),
         }
 

@@ -54,7 +54,8 @@ _FRESHNESS = 2.0
 
 
 class CredentialsAdmin:
-    """Needs, from the class it is mixed into: `_run`, `_on_write`, `_state`, `_clock`."""
+    """Needs, from the class it is mixed into: `_run`, `_write`, `_on_write`, `_state`,
+    `_clock`."""
 
     _state: DecisionState | None
     _clock: ServerClock
@@ -63,6 +64,11 @@ class CredentialsAdmin:
     async def _run(
         self, context: Context, work: Callable[[Store], T], *, target: bool = False
     ) -> T:
+        raise NotImplementedError  # provided by AdminService
+
+    async def _write(
+        self, context: Context, work: Callable[[Store], Change], what: str, *, target: bool = False
+    ) -> admin_pb2.WriteResponse:
         raise NotImplementedError  # provided by AdminService
 
     # -- sessions ---------------------------------------------------------------------------
@@ -118,23 +124,26 @@ class CredentialsAdmin:
         self, request: admin_pb2.ArnRef, context: Context
     ) -> admin_pb2.WriteResponse:
         now = self._clock.now()
-        change = await self._run(
-            context, lambda s: CredentialStore(s).revoke_session(request.arn, now), target=True
+        return await self._write(
+            context,
+            lambda s: CredentialStore(s).revoke_session(request.arn, now),
+            "RevokeSession",
+            target=True,
         )
-        return self._written(change, "RevokeSession")
 
     async def _issue(
         self, context: Context, decide: Callable[[Snapshot, float], Session]
     ) -> admin_pb2.SessionResponse:
         snapshot = await self._fresh_snapshot(context)
         session = _refusals(lambda: decide(snapshot, self._clock.now()))
-        change = await self._run(context, lambda s: CredentialStore(s).put_session(session))
-        self._written(change, "IssueSession")
+        written = await self._write(
+            context, lambda s: CredentialStore(s).put_session(session), "IssueSession"
+        )
         return admin_pb2.SessionResponse(
             arn=session.arn,
             issued_at=session.issued_at,
             expires_at=session.expires_at,
-            revision=change.revision,
+            revision=written.revision,
         )
 
     # -- login tokens -----------------------------------------------------------------------
@@ -172,18 +181,20 @@ class CredentialsAdmin:
         if not request.token_id:
             raise _invalid("token_id", "a token ID is required")
         until = request.expires_at or self._clock.now() + TOKEN_LIFETIME
-        change = await self._run(
-            context, lambda s: CredentialStore(s).revoke_token(request.token_id, until)
+        return await self._write(
+            context,
+            lambda s: CredentialStore(s).revoke_token(request.token_id, until),
+            "RevokeLoginToken",
         )
-        return self._written(change, "RevokeLoginToken")
 
     async def RotateLoginKey(
         self, request: admin_pb2.RotateLoginKeyRequest, context: Context
     ) -> admin_pb2.RotateLoginKeyResponse:
         key = new_signing_key(self._clock.now())
-        change = await self._run(context, lambda s: CredentialStore(s).add_signing_key(key))
-        self._written(change, "RotateLoginKey")
-        return admin_pb2.RotateLoginKeyResponse(key_id=key.key_id, revision=change.revision)
+        written = await self._write(
+            context, lambda s: CredentialStore(s).add_signing_key(key), "RotateLoginKey"
+        )
+        return admin_pb2.RotateLoginKeyResponse(key_id=key.key_id, revision=written.revision)
 
     @refusing
     async def VerifyLoginPassword(
@@ -238,11 +249,6 @@ class CredentialsAdmin:
                 f"the snapshot did not reach revision {revision} within {_FRESHNESS:g} s",
             )
         return snapshot
-
-    def _written(self, change: Change, what: str) -> admin_pb2.WriteResponse:
-        self._on_write()
-        log.info("store write", extra={"fields": {"write": what, "revision": change.revision}})
-        return admin_pb2.WriteResponse(revision=change.revision)
 
 
 def _refusals(work: Callable[[], T]) -> T:

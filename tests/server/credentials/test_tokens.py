@@ -51,7 +51,6 @@ def state(
     return CredentialState(
         MappingProxyType({s.arn: compile_session(s) for s in sessions}),
         MappingProxyType({key.key_id: key for key in held}),
-        held[-1].key_id,
         revoked,
     )
 
