@@ -18,7 +18,7 @@ from dockgate_server.registry.routes import Registry
 from dockgate_server.service.interceptors import CallTracker, add_guarded_servicer
 from dockgate_server.service.state import DecisionState
 
-__all__ = ["AdapterConfig", "add_envoy", "registry_gate", "serve_http_auth"]
+__all__ = ["AdapterConfig", "add_envoy", "registry_gate", "serve_http_auth", "split_listen"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class AdapterConfig:
 
     def check(self) -> None:
         """Raise ValueError for settings that cannot work, before anything listens."""
+        if self.http_listen is not None:
+            split_listen(self.http_listen)
         if (self.account is None) != (self.region is None):
             raise ValueError("--registry-account and --registry-region go together")
         if self.account is not None and self.region is not None:
@@ -80,5 +82,13 @@ def add_envoy(server: grpc.aio.Server, gate: RegistryGate, calls: CallTracker) -
 
 async def serve_http_auth(listen: str, gate: RegistryGate) -> HttpAuthEndpoint:
     """The nginx endpoint on `HOST:PORT` (port 0: any free one), listening when this returns."""
-    host, _, port = listen.rpartition(":")
-    return await start_http_auth(gate, host.strip("[]") or "127.0.0.1", int(port))
+    host, port = split_listen(listen)
+    return await start_http_auth(gate, host, port)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6); raises ValueError naming the option."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--http-auth-listen `{listen}`: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)

@@ -88,3 +88,5 @@ def test_adapter_settings_are_checked_before_serving(tmp_path: Path) -> None:
         start_server(tmp_path, "--envoy", "--registry-account", "111122223333")
     with pytest.raises(RuntimeError, match="trusted proxy `nowhere`"):
         start_server(tmp_path, "--envoy", "--trusted-proxy", "nowhere")
+    with pytest.raises(RuntimeError, match="--http-auth-listen `nonsense`: expected HOST:PORT"):
+        start_server(tmp_path, "--http-auth-listen", "nonsense")
