@@ -18,8 +18,11 @@ def parse_context(pairs: list[str], raw_json: str | None = None) -> dict[str, st
     """A request context from `--context KEY=VALUE` (a repeated key gives several values) and
     `--context-json`."""
     context: dict[str, str | list[str]] = {}
-    if raw_json:
-        given = json.loads(raw_json)
+    if raw_json is not None:
+        try:
+            given = json.loads(raw_json)
+        except ValueError as problem:
+            raise ValueError(f"--context-json: not JSON: {problem}") from None
         if not isinstance(given, dict):
             raise ValueError("--context-json must be a JSON object")
         context.update(given)

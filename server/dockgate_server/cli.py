@@ -8,11 +8,13 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from dockgate_server import __version__
+from dockgate_server.addresses import parse_address
 from dockgate_server.arguments import parse_context
 from dockgate_server.bench.options import add_arguments as add_bench_arguments
+from dockgate_server.channels import add_tls_arguments, channel_factory, tls_from_arguments
 from dockgate_server.cli_credentials import add_credential_commands
 from dockgate_server.engine.compile import compile_policy
 from dockgate_server.engine.request import RequestError
@@ -20,6 +22,7 @@ from dockgate_server.engine.snapshot import SnapshotBuilder
 from dockgate_server.policy.findings import PolicyError, Severity
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
+from dockgate_server.private_files import make_private_dirs, tighten
 from dockgate_server.remote import (
     RemoteError,
     remote_check,
@@ -29,17 +32,39 @@ from dockgate_server.remote import (
 )
 from dockgate_server.simulate import simulate_lines
 from dockgate_server.store.bundle import bundle_to_fleet, fleet_to_bundle
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.sqlite import MissingStoreError, Store
 from dockgate_server.store.validate import StoreError
 
 __all__ = ["main"]
 
 
+class UsageError(Exception):
+    """A mistake in what the user asked for: one `dockgate: ...` line and exit 2, no traceback."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     arguments = parser.parse_args(argv)
-    code: int = arguments.run(arguments)
+    try:
+        _check_addresses(arguments)
+        code: int = arguments.run(arguments)
+    except UsageError as problem:
+        return _fail(str(problem))
     return code
+
+
+def _check_addresses(arguments: argparse.Namespace) -> None:
+    """Every `HOST:PORT` option, before anything is created or connected (`addresses` is set
+    by each command: (attribute, option, listens)). A valid one is rewritten in the form every
+    peer takes (`[::1]:PORT` for IPv6)."""
+    for attribute, option, listens in getattr(arguments, "addresses", ()):
+        value = getattr(arguments, attribute, None)
+        if value is None or (value == "" and attribute == "metrics_listen"):  # "": turned off
+            continue
+        try:
+            setattr(arguments, attribute, parse_address(value, option, listen=listens).target)
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -59,9 +84,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for standard input")
     simulate.add_argument(
-        "--server", metavar="ADDRESS", help="decide on a running server (HOST:PORT)"
+        "--server",
+        metavar="HOST:PORT",
+        help="decide on a running server's decision port instead of in this process",
     )
-    simulate.set_defaults(run=_simulate)
+    add_tls_arguments(simulate)
+    simulate.set_defaults(run=_simulate, addresses=_CLIENT_ADDRESS)
 
     validate = commands.add_parser(
         "validate",
@@ -89,7 +117,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "start into DATA_DIR/admin-token (mode 0600). SIGTERM finishes the calls in flight.",
     )
     run.add_argument(
-        "--data-dir", default=None, help=f"where the store and token live (default: {_data_dir()})"
+        "--data-dir",
+        default=None,
+        help=f"where the store and token live, made mode 0700 (default: {_data_dir()})",
     )
     run.add_argument(
         "--store",
@@ -97,13 +127,20 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the SQLite store (default: $DOCKGATE_STORE or DATA_DIR/store.sqlite3)",
     )
     run.add_argument(
-        "--listen", default="127.0.0.1:50051", help="the decision port (default: %(default)s)"
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:50051",
+        help="the decision port; port 0: any free one (default: %(default)s)",
     )
     run.add_argument(
-        "--admin-listen", default="127.0.0.1:50052", help="the admin port (default: %(default)s)"
+        "--admin-listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:50052",
+        help="the admin port (default: %(default)s)",
     )
     run.add_argument(
         "--metrics-listen",
+        metavar="HOST:PORT",
         default="127.0.0.1:9464",
         help="Prometheus metrics over HTTP; empty to turn off (default: %(default)s)",
     )
@@ -128,7 +165,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="start a new store empty, not with the sample fleet",
     )
     run.add_argument("--ready-file", help="write the bound ports here as JSON once serving")
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe log record written, as JSON lines on standard error "
+        "(default: %(default)s)",
+    )
     run.add_argument(
         "--clock-offset-file",
         metavar="FILE",
@@ -151,10 +194,22 @@ def _build_parser() -> argparse.ArgumentParser:
     registry.add_argument(
         "--registry-account",
         metavar="ACCOUNT",
-        help="the registry's account (with --registry-region); default: from "
-        "ACCOUNT.dkr.ecr.REGION.… host names",
+        help="the registry's account (with --registry-region): every call is for it, whatever "
+        "its Host header says",
     )
-    registry.add_argument("--registry-region", metavar="REGION")
+    registry.add_argument(
+        "--registry-host",
+        action="append",
+        default=[],
+        metavar="HOST=ACCOUNT:REGION",
+        help="instead of --registry-account: the registry a Host name (port optional) stands "
+        "for; repeat; calls to any other host are refused",
+    )
+    registry.add_argument(
+        "--registry-region",
+        metavar="REGION",
+        help="the registry's region (with --registry-account)",
+    )
     registry.add_argument(
         "--trusted-proxy",
         action="append",
@@ -170,7 +225,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often expired sessions and retired login keys are dropped (default: %(default)s)",
     )
-    run.set_defaults(run=_serve)
+    run.set_defaults(
+        run=_serve,
+        addresses=(
+            ("listen", "--listen", True),
+            ("admin_listen", "--admin-listen", True),
+            ("metrics_listen", "--metrics-listen", True),
+            ("http_auth_listen", "--http-auth-listen", True),
+        ),
+    )
     load = commands.add_parser(
         "import",
         help="validate a bundle and load it into the store in one transaction",
@@ -187,28 +250,39 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--server",
-        metavar="ADDRESS",
+        metavar="HOST:PORT",
         help="go through a running server's admin port (token: $DOCKGATE_ADMIN_TOKEN)",
     )
-    load.set_defaults(run=_import)
+    add_tls_arguments(load)
+    load.set_defaults(run=_import, addresses=_CLIENT_ADDRESS)
 
-    dump = commands.add_parser("export", help="print the store as a bundle")
+    dump = commands.add_parser(
+        "export",
+        help="print the store as a bundle",
+        description="The store must exist: export never creates one.",
+    )
     dump.add_argument("--store", default=None, help=store_help)
     dump.add_argument(
         "--server",
-        metavar="ADDRESS",
+        metavar="HOST:PORT",
         help="go through a running server's admin port (token: $DOCKGATE_ADMIN_TOKEN)",
     )
-    dump.set_defaults(run=_export)
+    add_tls_arguments(dump)
+    dump.set_defaults(run=_export, addresses=_CLIENT_ADDRESS)
 
     check = commands.add_parser(
         "check",
         help="decide one request against the store",
         description="Prints one JSON object: the decision, the revision it was made at, the "
-        "evaluation errors, and under --explain the statements or gates that decided.",
+        "evaluation errors, and under --explain the statements or gates that decided. The store "
+        "must exist: check never creates one.",
     )
     check.add_argument("--store", default=None, help=store_help)
-    check.add_argument("--server", metavar="ADDRESS", help="decide on a running server (HOST:PORT)")
+    check.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="decide on a running server's decision port instead of the store",
+    )
     check.add_argument("--principal", required=True, help="the caller's ARN or service name")
     check.add_argument("--action", required=True, help="`service:Action`, e.g. ecr:BatchGetImage")
     check.add_argument(
@@ -229,7 +303,8 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--scan", action="store_true", help="scan every statement instead of using the index"
     )
-    check.set_defaults(run=_check)
+    add_tls_arguments(check)
+    check.set_defaults(run=_check, addresses=_CLIENT_ADDRESS)
 
     bench = commands.add_parser(
         "bench",
@@ -243,9 +318,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "beside it as a ratio. Exits 1 when a checked answer disagrees.",
     )
     add_bench_arguments(bench)
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(
+        run=_bench, addresses=(("server", "--server", False), ("admin", "--admin", False))
+    )
     add_credential_commands(commands, _data_dir())
     return parser
+
+
+_CLIENT_ADDRESS = (("server", "--server", False),)
 
 
 def _data_dir() -> str:
@@ -259,22 +339,38 @@ def _default_store() -> str:
 
 def _serve(arguments: argparse.Namespace) -> int:
     from dockgate_server.service.adapters import AdapterConfig  # noqa: PLC0415 - grpc only here
+    from dockgate_server.service.auth import AdminTokenError, load_admin_token  # noqa: PLC0415
     from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415
 
     data_dir = Path(arguments.data_dir or _data_dir())
     store = Path(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
     if bool(arguments.tls_cert) != bool(arguments.tls_key):
         return _fail("--tls-cert and --tls-key go together")
+    for option, name in (
+        ("--tls-cert", arguments.tls_cert),
+        ("--tls-key", arguments.tls_key),
+        ("--tls-client-ca", arguments.tls_client_ca),
+    ):
+        if name:
+            _readable(name, option)
     adapters = AdapterConfig(
         envoy=arguments.envoy,
         http_listen=arguments.http_auth_listen,
         account=arguments.registry_account,
         region=arguments.registry_region,
+        hosts=tuple(arguments.registry_host),
         trusted_proxies=tuple(arguments.trusted_proxy),
     )
     try:
         adapters.check()
     except ValueError as problem:
+        return _fail(str(problem))
+    # every option is checked: now the data folder, then the token, before serve() seeds the
+    # store, so that a token that must not be used stops the start with nothing else made
+    _make_data_dir(data_dir, given=arguments.data_dir is not None)
+    try:
+        load_admin_token(data_dir / "admin-token")
+    except AdminTokenError as problem:
         return _fail(str(problem))
     config = ServeConfig(
         data_dir=data_dir,
@@ -296,7 +392,27 @@ def _serve(arguments: argparse.Namespace) -> int:
         sweep_interval=max(0.05, arguments.sweep_interval),
         adapters=adapters,
     )
-    return serve(config)
+    try:
+        return serve(config)
+    except (StoreError, AdminTokenError) as problem:  # both raised before anything listens
+        return _fail(str(problem))
+
+
+def _make_data_dir(data_dir: Path, *, given: bool) -> None:
+    """The data directory holds the store's signing keys and the admin token: mode 0700.
+
+    The default one is Dockgate's own, so one an older version left open (0755) is tightened;
+    a folder named by --data-dir that exists already is the user's, and keeps its mode (the
+    files in it are 0600 anyway).
+    """
+    try:
+        existed = data_dir.is_dir()
+        make_private_dirs(data_dir)
+        if existed and not given:
+            tighten(data_dir, 0o700)
+    except OSError as problem:
+        option = "--data-dir" if given else "the data directory"
+        raise UsageError(f"{option} `{data_dir}`: {_reason(problem)}") from None
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -309,20 +425,64 @@ def _store_path(arguments: argparse.Namespace) -> str:
     return str(arguments.store or os.environ.get("DOCKGATE_STORE") or _default_store())
 
 
+def _existing_store(arguments: argparse.Namespace) -> Store:
+    """The store of a read-only command, which must exist: it never makes one."""
+    path = _store_path(arguments)
+    try:
+        return Store(path, create=False)
+    except MissingStoreError as problem:
+        raise UsageError(
+            f"{problem} (create one with `dockgate import BUNDLE --store {path}` or "
+            "`dockgate serve`)"
+        ) from None
+    except StoreError as problem:
+        raise UsageError(str(problem)) from None
+
+
+def _remote_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    """`connect=`: how remote.py opens its channel, when the TLS options ask for TLS."""
+    try:
+        tls = tls_from_arguments(arguments)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    return {} if tls is None else {"connect": channel_factory(tls)}
+
+
 def _fail(message: str) -> int:
     print(f"dockgate: {message}", file=sys.stderr)
     return 2
 
 
-def _open(name: str) -> TextIO:
-    return sys.stdin if name == "-" else Path(name).open(encoding="utf-8")
+def _open(name: str, what: str) -> TextIO:
+    """An input file (`-`: standard input); `what` names it in the error of one that cannot be
+    read."""
+    if name == "-":
+        return sys.stdin
+    try:
+        return Path(name).open(encoding="utf-8")
+    except OSError as problem:
+        raise UsageError(f"{what} `{name}`: cannot read: {_reason(problem)}") from None
+
+
+def _readable(name: str, option: str) -> None:
+    try:
+        Path(name).read_bytes()
+    except OSError as problem:
+        raise UsageError(f"{option} `{name}`: cannot read: {_reason(problem)}") from None
+
+
+def _reason(problem: OSError) -> str:
+    return problem.strerror or str(problem)
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
     passed = failed = 0
-    with _open(arguments.file) as source:
+    connect = _remote_options(arguments) if arguments.server else {}
+    with _open(arguments.file, "FILE") as source:
         if arguments.server:
-            results: Iterable[dict[str, object]] = remote_simulate(arguments.server, source)
+            results: Iterable[dict[str, object]] = remote_simulate(
+                arguments.server, source, **connect
+            )
         else:
             results = (result.to_json() for result in simulate_lines(source))
         try:
@@ -340,7 +500,7 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
 def _validate(arguments: argparse.Namespace) -> int:
     name = "-" if arguments.file == "-" else Path(arguments.file).name
-    with _open(arguments.file) as source:
+    with _open(arguments.file, "FILE") as source:
         text = source.read()
     try:
         document = load_json(text)
@@ -369,11 +529,12 @@ def _validate(arguments: argparse.Namespace) -> int:
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    with _open(arguments.bundle) as source:
+    connect = _remote_options(arguments) if arguments.server else {}
+    with _open(arguments.bundle, "BUNDLE") as source:
         text = source.read()
     if arguments.server:
         try:
-            print(json.dumps(remote_import(arguments.server, text, arguments.replace)))
+            print(json.dumps(remote_import(arguments.server, text, arguments.replace, **connect)))
         except RemoteError as problem:
             return _fail(f"import refused, nothing stored: {problem}")
         return 0
@@ -401,12 +562,14 @@ def _import(arguments: argparse.Namespace) -> int:
 
 def _export(arguments: argparse.Namespace) -> int:
     if arguments.server:
+        connect = _remote_options(arguments)
         try:
-            print(json.dumps(remote_export(arguments.server), indent=2, ensure_ascii=False))
+            bundle = remote_export(arguments.server, **connect)
         except RemoteError as problem:
             return _fail(str(problem))
+        print(json.dumps(bundle, indent=2, ensure_ascii=False))
         return 0
-    with Store(_store_path(arguments)) as store:
+    with _existing_store(arguments) as store:
         print(json.dumps(fleet_to_bundle(store.load_fleet()), indent=2, ensure_ascii=False))
     return 0
 
@@ -416,7 +579,7 @@ def _check(arguments: argparse.Namespace) -> int:
         context = parse_context(arguments.context, arguments.context_json)
         session = None
         if arguments.session_policy:
-            with _open(arguments.session_policy) as source:
+            with _open(arguments.session_policy, "--session-policy") as source:
                 document = load_json(source.read())
             session = compile_policy(
                 parse_policy(document, kind=PolicyKind.SESSION, name="sessionPolicy")
@@ -426,18 +589,20 @@ def _check(arguments: argparse.Namespace) -> int:
     if arguments.server:
         if session is not None:
             return _fail("--session-policy needs a local store: the service has no sessions yet")
+        connect = _remote_options(arguments)
         try:
             answer = remote_check(
                 arguments.server,
                 (arguments.principal, arguments.action, arguments.resource),
                 context,
                 explain=arguments.explain,
+                **connect,
             )
         except RemoteError as problem:
             return _fail(str(problem))
         print(json.dumps(answer, ensure_ascii=False))
         return 0
-    with Store(_store_path(arguments)) as store:
+    with _existing_store(arguments) as store:
         snapshot = SnapshotBuilder(store).build()
     try:
         decision = snapshot.authorize(

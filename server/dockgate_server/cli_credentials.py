@@ -2,7 +2,8 @@
 
 `assume-role`, `get-federation-token`, `list-sessions`, `revoke-session`, `get-login-password`,
 `revoke-login-token`, `rotate-login-key`. The admin token is $DOCKGATE_ADMIN_TOKEN, or the
-`admin-token` file of the server's data directory (`--data-dir`).
+`admin-token` file of the server's data directory (`--data-dir`). Each result is one JSON line,
+times in ISO 8601 (UTC); `get-login-password` prints the bare password unless `--json`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import grpc
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 from dockgate_server.arguments import parse_context, split_pair
+from dockgate_server.channels import add_tls_arguments, open_channel, tls_from_arguments
+from dockgate_server.engine.sessions import format_time
 
 __all__ = ["add_credential_commands"]
 
@@ -36,11 +39,15 @@ def add_credential_commands(
         _assume_role,
     )
     assume.add_argument("--caller", required=True, help="the user, role session or service ARN")
-    assume.add_argument("--role-arn", required=True)
-    assume.add_argument("--session-name", required=True)
+    assume.add_argument("--role-arn", required=True, help="the role to assume")
+    assume.add_argument(
+        "--session-name", required=True, help="the session's name, the last part of its ARN"
+    )
     _session_arguments(assume, "900 up to the role's maximum (default 3600)")
-    assume.add_argument("--source-identity")
-    assume.add_argument("--external-id")
+    assume.add_argument(
+        "--source-identity", help="sts:SourceIdentity, kept by the session and its children"
+    )
+    assume.add_argument("--external-id", help="sts:ExternalId, for trust policies that ask for it")
 
     federate = _command(
         commands,
@@ -59,7 +66,7 @@ def add_credential_commands(
     revoke = _command(
         commands, "revoke-session", "end a session and its login tokens now", data_dir, _revoke
     )
-    revoke.add_argument("arn", metavar="SESSION_ARN")
+    revoke.add_argument("arn", metavar="SESSION_ARN", help="the session's ARN (list-sessions)")
 
     login = _command(
         commands,
@@ -69,12 +76,20 @@ def add_credential_commands(
         _login,
     )
     login.add_argument("--principal", required=True, help="the user, role session or federated ARN")
+    login.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line: the password, its token ID (for revoke-login-token), the "
+        "principal and when it expires; default: the bare password, for `--password-stdin`",
+    )
     _context_argument(login)
 
     forget = _command(
         commands, "revoke-login-token", "refuse one login token from now on", data_dir, _forget
     )
-    forget.add_argument("token_id", metavar="TOKEN_ID")
+    forget.add_argument(
+        "token_id", metavar="TOKEN_ID", help="the token's ID, as `get-login-password --json` shows"
+    )
 
     _command(
         commands,
@@ -95,7 +110,7 @@ def _command(
     parser = commands.add_parser(name, help=summary, description=summary)
     parser.add_argument(
         "--server",
-        metavar="ADDRESS",
+        metavar="HOST:PORT",
         default="127.0.0.1:50052",
         help="the server's admin port (default: %(default)s)",
     )
@@ -105,7 +120,10 @@ def _command(
         help="where the admin token is, when $DOCKGATE_ADMIN_TOKEN is not set "
         "(default: %(default)s)",
     )
-    parser.set_defaults(run=lambda arguments: _remote(arguments, run))
+    add_tls_arguments(parser)
+    parser.set_defaults(
+        run=lambda arguments: _remote(arguments, run), addresses=(("server", "--server", False),)
+    )
     return parser
 
 
@@ -172,8 +190,8 @@ def _list(arguments: argparse.Namespace, stub: admin_pb2_grpc.PolicyAdminStub) -
         {
             "arn": s.arn,
             "caller": s.caller,
-            "issuedAt": s.issued_at,
-            "expiresAt": s.expires_at,
+            "issuedAt": format_time(s.issued_at),
+            "expiresAt": format_time(s.expires_at),
             "tags": dict(s.tags),
             "sourceIdentity": s.source_identity or None,
             "hasPolicy": bool(s.policy),
@@ -194,7 +212,14 @@ def _login(arguments: argparse.Namespace, stub: admin_pb2_grpc.PolicyAdminStub) 
         ),
         **_call_options(arguments),
     )
-    return response.password  # printed bare, for `--password-stdin`
+    if not arguments.json:
+        return response.password  # printed bare, for `--password-stdin`
+    return {
+        "password": response.password,
+        "tokenId": response.token_id,
+        "principal": response.principal,
+        "expiresAt": format_time(response.expires_at),
+    }
 
 
 def _forget(arguments: argparse.Namespace, stub: admin_pb2_grpc.PolicyAdminStub) -> object:
@@ -217,7 +242,8 @@ def _remote(
     run: Callable[[argparse.Namespace, admin_pb2_grpc.PolicyAdminStub], object],
 ) -> int:
     try:
-        with grpc.insecure_channel(arguments.server) as channel:
+        tls = tls_from_arguments(arguments)
+        with open_channel(arguments.server, tls) as channel:
             result = run(arguments, admin_pb2_grpc.PolicyAdminStub(channel))
     except grpc.RpcError as error:
         code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
@@ -227,20 +253,26 @@ def _remote(
     except ValueError as problem:
         print(f"dockgate: {problem}", file=sys.stderr)
         return 2
-    print(result if isinstance(result, str) else json.dumps(result, indent=2))
+    # one JSON line per result: a list (list-sessions) is a line per item
+    for item in result if isinstance(result, list) else [result]:
+        print(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False))
     return 0
 
 
 def _call_options(arguments: argparse.Namespace) -> dict[str, Any]:
     token = os.environ.get("DOCKGATE_ADMIN_TOKEN")
-    if not token:
+    if token is not None and not token.strip():
+        raise ValueError("$DOCKGATE_ADMIN_TOKEN is set but empty: set it to the server's token")
+    if token is None:
         path = Path(arguments.data_dir) / "admin-token"
         try:
-            token = path.read_text().strip()
+            token = path.read_text(encoding="utf-8").strip()
         except OSError:
             raise ValueError(
                 f"no admin token: set DOCKGATE_ADMIN_TOKEN or pass --data-dir (tried `{path}`)"
             ) from None
+        if not token:
+            raise ValueError(f"--data-dir: the admin token file `{path}` is empty")
     return {"timeout": _TIMEOUT, "metadata": (("authorization", f"Bearer {token}"),)}
 
 
@@ -248,9 +280,9 @@ def _read(path: str | None) -> str:
     if not path:
         return ""
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
     except OSError as problem:
-        raise ValueError(f"cannot read `{path}`: {problem.strerror}") from None
+        raise ValueError(f"--policy `{path}`: cannot read: {problem.strerror}") from None
 
 
 def _tags(items: list[str]) -> dict[str, str]:
@@ -267,7 +299,7 @@ def _context(items: list[str]) -> dict[str, authorizer_pb2.ContextValues]:
 def _session(response: admin_pb2.SessionResponse) -> dict[str, object]:
     return {
         "arn": response.arn,
-        "issuedAt": response.issued_at,
-        "expiresAt": response.expires_at,
+        "issuedAt": format_time(response.issued_at),
+        "expiresAt": format_time(response.expires_at),
         "revision": response.revision,
     }

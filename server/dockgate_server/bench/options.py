@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from dockgate_server.channels import add_tls_arguments
+
 __all__ = ["TOKEN_VARIABLE", "add_arguments"]
 
 TOKEN_VARIABLE = "DOCKGATE_ADMIN_TOKEN"
@@ -14,9 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `dockgate bench` (each documented in `--help`)."""
     where = parser.add_argument_group("the server")
     target = where.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--server", metavar="ADDRESS", help="a running server's decision port (HOST:PORT)"
-    )
+    target.add_argument("--server", metavar="HOST:PORT", help="a running server's decision port")
     target.add_argument(
         "--start",
         action="store_true",
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument(
         "--admin",
-        metavar="ADDRESS",
+        metavar="HOST:PORT",
         help="the admin port of --server (default: the same host, port 50052)",
     )
     where.add_argument(
@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the decision cache of the server --start starts; 0 turns it off (default: "
         "serve's own, 100000)",
     )
+    add_tls_arguments(parser)  # for --server and --admin
     fleet = parser.add_argument_group("the fleet")
     fleet.add_argument(
         "--existing",

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ TOKEN_LIFETIME = 12 * 3600
 """seconds: ECR's authorization tokens are valid for 12 hours"""
 _VERSION = "dg1"
 _MAX_PASSWORD = 4096
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+"""the unpadded base64url alphabet, and nothing else (no `=`, no `+` or `/`, no whitespace)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +85,12 @@ def read_token(password: str, keys: Mapping[str, SigningKey]) -> LoginToken:
     key = keys.get(key_id)
     if key is None:
         raise LoginRejected(Rejection.UNKNOWN_KEY, "the login token was not signed by this server")
-    try:
-        given = _decode(mac)
-    except ValueError:
-        raise LoginRejected(
-            Rejection.MALFORMED, "the login token's signature is not base64url"
-        ) from None
-    if not hmac.compare_digest(given, _mac(key.secret, f"{_VERSION}.{key_id}.{payload}")):
+    if not _is_base64url(mac):
+        raise LoginRejected(Rejection.MALFORMED, "the login token's signature is not base64url")
+    # the text is compared, not the bytes it decodes to: a MAC has one spelling, and one with
+    # its last character's unused bits changed is a signature that does not match
+    expected = _encode(_mac(key.secret, f"{_VERSION}.{key_id}.{payload}"))
+    if not hmac.compare_digest(mac.encode(), expected.encode()):
         raise LoginRejected(Rejection.TAMPERED, "the login token's signature does not match")
     try:
         fields = json.loads(_decode(payload))
@@ -157,7 +159,23 @@ def _encode(raw: bytes) -> str:
 
 
 def _decode(text: str) -> bytes:
+    """Strict unpadded base64url: a password has exactly one accepted spelling.
+
+    The standard decoder also takes padding, `+`/`/`, and a last character whose unused low bits
+    are set (`...A` and `...B` decode alike); a token whose last character was changed must be
+    refused, so the text must be the exact encoding of what it decodes to.
+    """
+    if not _is_base64url(text):
+        raise ValueError("not unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as problem:
         raise ValueError(str(problem)) from None
+    if _encode(raw) != text:
+        raise ValueError("not the canonical base64url of its bytes")
+    return raw
+
+
+def _is_base64url(text: str) -> bool:
+    """Only the unpadded base64url alphabet, in a length some bytes encode to."""
+    return bool(_BASE64URL.fullmatch(text)) and len(text) % 4 != 1

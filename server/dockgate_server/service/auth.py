@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,27 +13,84 @@ from typing import Any
 import grpc
 
 from dockgate.v1 import errors_pb2
+from dockgate_server.private_files import make_private_dirs, tighten
 from dockgate_server.service.errors import ServiceError, to_status
 
-__all__ = ["TOKEN_VARIABLE", "TokenInterceptor", "load_admin_token"]
+__all__ = [
+    "TOKEN_VARIABLE",
+    "AdminTokenError",
+    "TokenInterceptor",
+    "load_admin_token",
+]
 
 TOKEN_VARIABLE = "DOCKGATE_ADMIN_TOKEN"
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 """Health checks and reflection stay open: they reveal nothing and probes need them."""
 
 
+class AdminTokenError(ValueError):
+    """An admin token that must not be used: the server refuses to start; the message says why."""
+
+
 def load_admin_token(token_file: Path) -> str:
-    """`DOCKGATE_ADMIN_TOKEN` when set; else the token file, made (mode 0600) on first start."""
+    """`DOCKGATE_ADMIN_TOKEN` when set; else the token file, made (mode 0600) on first start.
+
+    An empty or blank token is refused, from either place: it would make `Bearer ` (or a
+    header of spaces) the password of the admin port. Raises `AdminTokenError`.
+    """
     given = os.environ.get(TOKEN_VARIABLE)
-    if given:
+    if given is not None:
+        # set but blank is refused, not read as unset: the operator meant to choose the token
+        if not given.strip():
+            raise AdminTokenError(
+                f"${TOKEN_VARIABLE} is set but empty: set it to a token, or unset it to use "
+                f"`{token_file}`"
+            )
         return given
-    if token_file.exists():
-        return token_file.read_text(encoding="utf-8").strip()
-    token_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _read_token_file(token_file)
+    except FileNotFoundError:
+        pass
+    except OSError as problem:
+        raise AdminTokenError(
+            f"admin token file `{token_file}`: cannot read: {problem.strerror}"
+        ) from None
+    try:
+        return _create_token_file(token_file)
+    except OSError as problem:
+        raise AdminTokenError(
+            f"admin token file `{token_file}`: cannot create: {problem.strerror}"
+        ) from None
+
+
+def _read_token_file(token_file: Path) -> str:
+    token = token_file.read_text(encoding="utf-8").strip()
+    if not token:
+        raise AdminTokenError(
+            f"admin token file `{token_file}` is empty: delete it to have a new token made, "
+            f"or write a token in it"
+        )
+    tighten(token_file, 0o600)
+    return token
+
+
+def _create_token_file(token_file: Path) -> str:
+    """Written whole to a temporary file, then linked into place: a crash leaves either no token
+    file or a complete one, and of two servers starting at once, both use the one that won."""
+    make_private_dirs(token_file.parent)
     token = secrets.token_urlsafe(32)
-    descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
+    descriptor, partial = tempfile.mkstemp(prefix=".admin-token.", dir=token_file.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600
+            handle.write(token + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(partial, token_file)
+        except FileExistsError:
+            return _read_token_file(token_file)
+    finally:
+        os.unlink(partial)
     return token
 
 

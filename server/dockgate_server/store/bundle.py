@@ -105,10 +105,12 @@ class _Reader:
 
     def fleet(self, bundle: object) -> Fleet:
         root = self.as_object(bundle, "")
-        if root.get("format") != BUNDLE_FORMAT:
-            raise BundleError(
-                f"bundle at /format: expected `{BUNDLE_FORMAT}`, got `{root.get('format')}`"
-            )
+        if "format" not in root:
+            raise BundleError(f"bundle at /: missing `format` (expected `{BUNDLE_FORMAT}`)")
+        if root["format"] != BUNDLE_FORMAT:
+            given = root["format"]
+            shown = given if isinstance(given, str) else json.dumps(given)
+            raise BundleError(f"bundle at /format: expected `{BUNDLE_FORMAT}`, got `{shown}`")
         partition = root.get("partition", "aws")
         if not isinstance(partition, str) or not partition:
             raise BundleError("bundle at /partition: must be a non-empty string")

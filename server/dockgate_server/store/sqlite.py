@@ -7,14 +7,18 @@ refused or interrupted write leaves the store exactly at its previous revision.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockgate_server.private_files import make_private_dirs, tighten
 from dockgate_server.store.model import (
     Document,
     Fleet,
@@ -30,10 +34,14 @@ from dockgate_server.store.model import (
 from dockgate_server.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dockgate_server.store.validate import StoreError, check_repository, validate_fleet
 
-__all__ = ["Change", "Store"]
+__all__ = ["Change", "MissingStoreError", "Store"]
 
 _CHANGES_KEPT = 10_000
 """Revisions whose change records are kept; a reader further behind rebuilds from scratch."""
+
+
+class MissingStoreError(StoreError):
+    """A store opened without `create` that does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +86,25 @@ class _Touched:
 class Store:
     """A fleet in one SQLite file. Not shared across threads: open one per thread or process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        """Open the store at `path`; with `create`, make it (and its folders, mode 0700) first.
+
+        Without `create` a missing store raises `MissingStoreError` and nothing is made: the
+        read-only commands must not leave an empty store (or its folders) behind a typo.
+        """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._db = _connect(self.path, create=create)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as problem:  # not a database, or one that is damaged
+            self._db.close()
+            raise StoreError(f"store `{self.path}`: cannot open: {problem}") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -698,6 +717,37 @@ class Store:
             Repository(arn, json.loads(tags), None if policy is None else json.loads(policy))
             for arn, tags, policy in rows
         ]
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """A connection to the store file, which only its owner may read or write.
+
+    The file is made 0600 before SQLite opens it: SQLite gives its `-wal` and `-shm` files the
+    mode of the database file, so they are 0600 too (SQLite alone would make all three 0644).
+    A store an older version left readable is tightened when it is ours.
+    """
+    try:
+        if create:
+            make_private_dirs(path.parent)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        elif not path.is_file():
+            raise MissingStoreError(f"store `{path}` does not exist")
+        for name in (path, _sibling(path, "-wal"), _sibling(path, "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                tighten(name, 0o600)
+        # mode=rw: an existing file only; SQLite must not make one where the check above saw one
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=rw"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    except (OSError, sqlite3.Error) as problem:
+        if not create and not path.exists():
+            raise MissingStoreError(f"store `{path}` does not exist") from None
+        reason = problem.strerror if isinstance(problem, OSError) else str(problem)
+        raise StoreError(f"store `{path}`: cannot open: {reason}") from None
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 def _statements(script: str) -> list[str]:

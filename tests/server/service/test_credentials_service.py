@@ -419,6 +419,6 @@ def test_readme_login_flow_against_the_sample_fleet(tmp_path: Path) -> None:
             with AdminClient(sample.admin, TOKEN) as admin:
                 assert admin.verify_login_password(login.stdout.strip()) == principal
         listed = _dockgate(sample, "list-sessions", *data)
-        assert [s["arn"] for s in json.loads(listed.stdout)] == [arn]
+        assert [json.loads(line)["arn"] for line in listed.stdout.splitlines()] == [arn]
     finally:
         sample.stop()

@@ -717,3 +717,19 @@ def test_importing_into_a_store_that_another_bundle_filled_keeps_unrelated_accou
     store.import_fleet(Fleet(users=(User(SANDBOX, "second"),)), replace=False)
     sandbox_users = sorted(u.name for u in store.load_fleet().users if u.account == SANDBOX)
     assert sandbox_users == ["sandbox-user", "second"]
+
+
+def test_a_bundle_without_format_says_format_is_missing() -> None:
+    bundle = realistic_bundle()
+    del bundle["format"]
+    with pytest.raises(BundleError) as refused:
+        bundle_to_fleet(bundle)
+    assert str(refused.value) == f"bundle at /: missing `format` (expected `{BUNDLE_FORMAT}`)"
+
+
+@pytest.mark.parametrize(("given", "shown"), [(None, "null"), (1, "1"), ("v2", "v2")])
+def test_a_wrong_format_is_shown_as_written(given: object, shown: str) -> None:
+    bundle = {**realistic_bundle(), "format": given}
+    with pytest.raises(BundleError) as refused:
+        bundle_to_fleet(bundle)
+    assert str(refused.value) == (f"bundle at /format: expected `{BUNDLE_FORMAT}`, got `{shown}`")

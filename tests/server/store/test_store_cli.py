@@ -246,6 +246,7 @@ def test_export_prints_the_store_as_a_bundle_that_round_trips(
 def test_export_of_an_empty_store_is_an_empty_bundle(
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    Store(store).close()
     code, printed, _ = _run(capsys, "export", "--store", store)
     assert code == 0
     assert json.loads(printed) == {"format": BUNDLE_FORMAT, "partition": "aws", "accounts": {}}
