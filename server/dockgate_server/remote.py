@@ -13,11 +13,14 @@ from typing import Any
 import grpc
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
+from dockgate_server.channels import ChannelFactory
 from dockgate_server.policy.parse import load_json
 
 __all__ = ["RemoteError", "remote_check", "remote_export", "remote_import", "remote_simulate"]
 
 _TIMEOUT = 30.0
+_CHUNK_BYTES = 1024 * 1024
+"""bytes of a bundle per streamed piece: well under a channel's 4 MiB message limit"""
 _OUTCOMES = {
     authorizer_pb2.OUTCOME_ALLOWED: "Allowed",
     authorizer_pb2.OUTCOME_IMPLICITLY_DENIED: "ImplicitlyDenied",
@@ -30,7 +33,12 @@ class RemoteError(Exception):
 
 
 def remote_check(
-    address: str, question: tuple[str, str, str], context: dict[str, Any], *, explain: bool
+    address: str,
+    question: tuple[str, str, str],
+    context: dict[str, Any],
+    *,
+    explain: bool,
+    connect: ChannelFactory = grpc.insecure_channel,
 ) -> dict[str, object]:
     """`question` is (principal, action, resource)."""
     principal, action, resource = question
@@ -39,7 +47,7 @@ def remote_check(
     )
     for key, value in context.items():
         request.context[key].values.extend([value] if isinstance(value, str) else list(value))
-    with grpc.insecure_channel(address) as channel:
+    with connect(address) as channel:
         response = _call(authorizer_pb2_grpc.AuthorizerStub(channel).Authorize, request)
     result: dict[str, object] = {
         "decision": _OUTCOMES.get(response.outcome, "ImplicitlyDenied"),
@@ -52,9 +60,11 @@ def remote_check(
     return result
 
 
-def remote_simulate(address: str, lines: Iterable[str]) -> Iterator[dict[str, object]]:
+def remote_simulate(
+    address: str, lines: Iterable[str], *, connect: ChannelFactory = grpc.insecure_channel
+) -> Iterator[dict[str, object]]:
     """One result per case, in the CLI's own output shape."""
-    with grpc.insecure_channel(address) as channel:
+    with connect(address) as channel:
         stub = authorizer_pb2_grpc.AuthorizerStub(channel)
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -96,26 +106,51 @@ def remote_simulate(address: str, lines: Iterable[str]) -> Iterator[dict[str, ob
             yield result
 
 
-def remote_import(address: str, bundle_text: str, replace: bool) -> dict[str, object]:
-    with grpc.insecure_channel(address) as channel:
+def remote_import(
+    address: str,
+    bundle_text: str,
+    replace: bool,
+    *,
+    connect: ChannelFactory = grpc.insecure_channel,
+) -> dict[str, object]:
+    """What `dockgate import` prints: the revision and what the bundle held, as a local import.
+
+    The bundle goes in pieces, so its size is not bound by one message's limit."""
+    data = bundle_text.encode("utf-8", "surrogatepass")
+    with connect(address) as channel:
         stub = admin_pb2_grpc.PolicyAdminStub(channel)
-        response = _call(
-            stub.ImportBundle,
-            admin_pb2.ImportBundleRequest(bundle=bundle_text, replace=replace),
-            admin=True,
-        )
-    return {"revision": response.revision}
+        response = _call(stub.ImportBundleChunks, _chunks(data, replace), admin=True)
+    return {
+        "revision": response.revision,
+        "accounts": response.accounts,
+        "users": response.users,
+        "roles": response.roles,
+        "repositories": response.repositories,
+    }
 
 
-def remote_export(address: str) -> dict[str, Any]:
-    with grpc.insecure_channel(address) as channel:
-        response = _call(
-            admin_pb2_grpc.PolicyAdminStub(channel).ExportBundle,
+def remote_export(
+    address: str, *, connect: ChannelFactory = grpc.insecure_channel
+) -> dict[str, Any]:
+    with connect(address) as channel:
+        pieces = _call(
+            admin_pb2_grpc.PolicyAdminStub(channel).ExportBundleChunks,
             admin_pb2.ExportBundleRequest(),
             admin=True,
         )
-    bundle: dict[str, Any] = json.loads(response.bundle)
+        try:
+            data = b"".join(piece.data for piece in pieces)
+        except grpc.RpcError as error:  # a stream fails while it is read, not when it is opened
+            raise _remote_error(error) from None
+    bundle: dict[str, Any] = json.loads(data)
     return bundle
+
+
+def _chunks(data: bytes, replace: bool) -> Iterator[admin_pb2.BundleChunk]:
+    for start in range(0, max(len(data), 1), _CHUNK_BYTES):
+        yield admin_pb2.BundleChunk(
+            data=data[start : start + _CHUNK_BYTES], replace=replace and start == 0
+        )
 
 
 def _call(method: Any, request: object, *, admin: bool = False) -> Any:
@@ -128,9 +163,13 @@ def _call(method: Any, request: object, *, admin: bool = False) -> Any:
     try:
         return method(request, timeout=_TIMEOUT, metadata=metadata)
     except grpc.RpcError as error:
-        code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
-        details = error.details() if isinstance(error, grpc.Call) else str(error)
-        raise RemoteError(f"{code}: {details}") from None
+        raise _remote_error(error) from None
+
+
+def _remote_error(error: grpc.RpcError) -> RemoteError:
+    code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
+    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    return RemoteError(f"{code}: {details}")
 
 
 def _reason(reason: authorizer_pb2.Reason) -> dict[str, object]:

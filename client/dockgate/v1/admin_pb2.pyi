@@ -1143,6 +1143,70 @@ class ExportBundleResponse(_message.Message):
 Global___ExportBundleResponse: _TypeAlias = ExportBundleResponse  # noqa: Y015
 
 @_typing.final
+class BundleChunk(_message.Message):
+    """One piece of a bundle: concatenated in order, the pieces are its UTF-8 JSON text (a piece may
+    end inside a character).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    REPLACE_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    replace: _builtins.bool
+    """Import: read from the first piece. Make the bundle the whole truth for the accounts it names."""
+    revision: _builtins.int
+    """Export: the revision the bundle was read at, on every piece."""
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        replace: _builtins.bool = ...,
+        revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "replace", b"replace", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BundleChunk: _TypeAlias = BundleChunk  # noqa: Y015
+
+@_typing.final
+class ImportBundleResponse(_message.Message):
+    """What an import stored: the revision it raised the store to and what the bundle held."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    REPOSITORIES_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    accounts: _builtins.int
+    users: _builtins.int
+    roles: _builtins.int
+    repositories: _builtins.int
+    def __init__(
+        self,
+        *,
+        revision: _builtins.int = ...,
+        accounts: _builtins.int = ...,
+        users: _builtins.int = ...,
+        roles: _builtins.int = ...,
+        repositories: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "repositories", b"repositories", "revision", b"revision", "roles", b"roles", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportBundleResponse: _TypeAlias = ImportBundleResponse  # noqa: Y015
+
+@_typing.final
 class ValidatePolicyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

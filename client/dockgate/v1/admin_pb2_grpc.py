@@ -169,6 +169,16 @@ class PolicyAdminStub:
                 request_serializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.SerializeToString,
                 response_deserializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleResponse.FromString,
                 _registered_method=True)
+        self.ImportBundleChunks = channel.stream_unary(
+                '/dockgate.v1.PolicyAdmin/ImportBundleChunks',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.BundleChunk.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.ImportBundleResponse.FromString,
+                _registered_method=True)
+        self.ExportBundleChunks = channel.unary_stream(
+                '/dockgate.v1.PolicyAdmin/ExportBundleChunks',
+                request_serializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.SerializeToString,
+                response_deserializer=dockgate_dot_v1_dot_admin__pb2.BundleChunk.FromString,
+                _registered_method=True)
         self.ValidatePolicy = channel.unary_unary(
                 '/dockgate.v1.PolicyAdmin/ValidatePolicy',
                 request_serializer=dockgate_dot_v1_dot_admin__pb2.ValidatePolicyRequest.SerializeToString,
@@ -384,6 +394,21 @@ class PolicyAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportBundleChunks(self, request_iterator, context):
+        """The same, in chunks, for a bundle of any size (one message holds at most a few MiB): the
+        client streams the bundle's bytes; nothing is stored unless the whole bundle is valid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportBundleChunks(self, request, context):
+        """The server streams the bundle's bytes, read at one revision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ValidatePolicy(self, request, context):
         """Every finding about one policy document, each with its JSON pointer. Stores nothing.
         """
@@ -583,6 +608,16 @@ def add_PolicyAdminServicer_to_server(servicer, server):
                     servicer.ExportBundle,
                     request_deserializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.FromString,
                     response_serializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleResponse.SerializeToString,
+            ),
+            'ImportBundleChunks': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportBundleChunks,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.BundleChunk.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.ImportBundleResponse.SerializeToString,
+            ),
+            'ExportBundleChunks': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportBundleChunks,
+                    request_deserializer=dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.FromString,
+                    response_serializer=dockgate_dot_v1_dot_admin__pb2.BundleChunk.SerializeToString,
             ),
             'ValidatePolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidatePolicy,
@@ -1359,6 +1394,60 @@ class PolicyAdmin:
             '/dockgate.v1.PolicyAdmin/ExportBundle',
             dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.SerializeToString,
             dockgate_dot_v1_dot_admin__pb2.ExportBundleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportBundleChunks(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/dockgate.v1.PolicyAdmin/ImportBundleChunks',
+            dockgate_dot_v1_dot_admin__pb2.BundleChunk.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.ImportBundleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBundleChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockgate.v1.PolicyAdmin/ExportBundleChunks',
+            dockgate_dot_v1_dot_admin__pb2.ExportBundleRequest.SerializeToString,
+            dockgate_dot_v1_dot_admin__pb2.BundleChunk.FromString,
             options,
             channel_credentials,
             insecure,

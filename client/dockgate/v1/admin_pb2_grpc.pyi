@@ -63,6 +63,12 @@ class PolicyAdminStub:
     ImportBundle: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportBundleRequest, _admin_pb2.WriteResponse]
     """Validate a whole bundle, then land it in one transaction."""
     ExportBundle: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.ExportBundleResponse]
+    ImportBundleChunks: _grpc.StreamUnaryMultiCallable[_admin_pb2.BundleChunk, _admin_pb2.ImportBundleResponse]
+    """The same, in chunks, for a bundle of any size (one message holds at most a few MiB): the
+    client streams the bundle's bytes; nothing is stored unless the whole bundle is valid.
+    """
+    ExportBundleChunks: _grpc.UnaryStreamMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.BundleChunk]
+    """The server streams the bundle's bytes, read at one revision."""
     ValidatePolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ValidatePolicyRequest, _admin_pb2.ValidatePolicyResponse]
     """Every finding about one policy document, each with its JSON pointer. Stores nothing."""
     AssumeRole: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AssumeRoleRequest, _admin_pb2.SessionResponse]
@@ -115,6 +121,12 @@ class PolicyAdminAsyncStub(PolicyAdminStub):
     ImportBundle: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportBundleRequest, _admin_pb2.WriteResponse]  # type: ignore[assignment]
     """Validate a whole bundle, then land it in one transaction."""
     ExportBundle: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.ExportBundleResponse]  # type: ignore[assignment]
+    ImportBundleChunks: _aio.StreamUnaryMultiCallable[_admin_pb2.BundleChunk, _admin_pb2.ImportBundleResponse]  # type: ignore[assignment]
+    """The same, in chunks, for a bundle of any size (one message holds at most a few MiB): the
+    client streams the bundle's bytes; nothing is stored unless the whole bundle is valid.
+    """
+    ExportBundleChunks: _aio.UnaryStreamMultiCallable[_admin_pb2.ExportBundleRequest, _admin_pb2.BundleChunk]  # type: ignore[assignment]
+    """The server streams the bundle's bytes, read at one revision."""
     ValidatePolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.ValidatePolicyRequest, _admin_pb2.ValidatePolicyResponse]  # type: ignore[assignment]
     """Every finding about one policy document, each with its JSON pointer. Stores nothing."""
     AssumeRole: _aio.UnaryUnaryMultiCallable[_admin_pb2.AssumeRoleRequest, _admin_pb2.SessionResponse]  # type: ignore[assignment]
@@ -326,6 +338,24 @@ class PolicyAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ExportBundleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ExportBundleResponse, _abc.Awaitable[_admin_pb2.ExportBundleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportBundleChunks(
+        self,
+        request_iterator: _MaybeAsyncIterator[_admin_pb2.BundleChunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ImportBundleResponse, _abc.Awaitable[_admin_pb2.ImportBundleResponse]]:
+        """The same, in chunks, for a bundle of any size (one message holds at most a few MiB): the
+        client streams the bundle's bytes; nothing is stored unless the whole bundle is valid.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportBundleChunks(
+        self,
+        request: _admin_pb2.ExportBundleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.BundleChunk], _abc.AsyncIterator[_admin_pb2.BundleChunk]]:
+        """The server streams the bundle's bytes, read at one revision."""
 
     @_abc_1.abstractmethod
     def ValidatePolicy(

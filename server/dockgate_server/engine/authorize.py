@@ -49,7 +49,25 @@ Match = tuple[CompiledStatement, PrincipalMatch]
 
 def authorize(request: Request, policies: PolicySet) -> Decision:
     """Decide `request` against `policies` exactly as IAM would for Amazon ECR."""
+    caller, arn = request.caller, request.resource_arn
+    if arn is not None and caller.partition and arn.partition != caller.partition:
+        # IAM: partitions are separate: no policy grants a principal of one access to another's
+        # resources (a service principal has no partition and is decided as usual)
+        detail = (
+            f"principal partition `{caller.partition}` is not the resource's partition "
+            f"`{arn.partition}`: access never crosses partitions"
+        )
+        return Decision(
+            Outcome.IMPLICITLY_DENIED, (Reason(Phase.REQUEST, detail),), _ignored(request)
+        )
     return _Evaluation(request, policies).decide()
+
+
+def _ignored(request: Request) -> tuple[str, ...]:
+    return tuple(
+        f"context key `{key}`: defined by the store, the caller's value is ignored"
+        for key in request.ignored
+    )
 
 
 class _Evaluation:
@@ -59,7 +77,7 @@ class _Evaluation:
         self.request = request
         self.policies = policies
         self.caller = request.caller
-        self.errors: list[str] = []
+        self.errors: list[str] = list(_ignored(request)) if request.ignored else []
         caller = self.caller
         is_service = caller.kind is CallerKind.SERVICE
         # IAM: root and service principals have no identity policies, boundary or session

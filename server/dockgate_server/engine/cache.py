@@ -19,7 +19,7 @@ from cachetools import LRUCache
 from dockgate_server.conditions.keys import ContextValue
 from dockgate_server.engine.authorize import authorize
 from dockgate_server.engine.decision import Decision
-from dockgate_server.engine.request import RawContext, normalize_context
+from dockgate_server.engine.request import RawContext, is_store_key, normalize_context
 from dockgate_server.engine.snapshot import Snapshot
 
 __all__ = ["ContextReads", "DecisionCache"]
@@ -59,12 +59,18 @@ class _Variant:
     reads: tuple[tuple[str, ContextValue | None], ...]
     """each key the decision read, with the value the caller supplied (None: not supplied)"""
     decision: Decision
+    pinned: frozenset[str] = frozenset()
+    """the keys the caller supplied that the store may define: whether they were given changes
+    the decision's `errors` (each one ignored is listed) even when the decision read none"""
 
-    def fits(self, supplied: Mapping[str, ContextValue]) -> bool:
-        return all(supplied.get(key) == value for key, value in self.reads)
+    def fits(self, supplied: Mapping[str, ContextValue], pinned: frozenset[str]) -> bool:
+        return pinned == self.pinned and all(
+            supplied.get(key) == value for key, value in self.reads
+        )
 
 
 _Key = tuple[int, str, str, str]
+_NONE: frozenset[str] = frozenset()
 
 
 class DecisionCache:
@@ -103,11 +109,12 @@ class DecisionCache:
             self.misses += 1
             return snapshot.authorize(principal, action, resource, context, now=moment)
         supplied = normalize_context(context or {})
+        pinned = frozenset(k for k in supplied if is_store_key(k)) if supplied else _NONE
         key = (snapshot.revision, principal, action, resource)
         with self._lock:
             variants = self._entries.get(key, ())
             for variant in variants:
-                if variant.fits(supplied):
+                if variant.fits(supplied, pinned):
                     self.hits += 1
                     return variant.decision
             self.misses += 1
@@ -120,7 +127,7 @@ class DecisionCache:
             decision = authorize(dataclasses.replace(request, context=reads), policies)
             # building the request already read this one: it can make the request cross-account
             read = reads.read | {"aws:resourceaccount"}
-        variant = _Variant(tuple((k, supplied.get(k)) for k in sorted(read)), decision)
+        variant = _Variant(tuple((k, supplied.get(k)) for k in sorted(read)), decision, pinned)
         with self._lock:
             kept = self._entries.get(key, ())
             self._entries[key] = (variant, *kept)[:_MAX_VARIANTS]

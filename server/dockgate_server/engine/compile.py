@@ -11,7 +11,8 @@ from dockgate_server.conditions.evaluate import (
 )
 from dockgate_server.conditions.keys import single_value
 from dockgate_server.engine.request import Request
-from dockgate_server.policy.arn import split_arn_pattern
+from dockgate_server.policy.actions import is_action_name
+from dockgate_server.policy.arn import has_wildcard_type, split_arn_pattern
 from dockgate_server.policy.glob import Glob, compile_chunks, compile_glob
 from dockgate_server.policy.model import Effect, Policy, PolicyKind, Statement
 from dockgate_server.policy.principal import (
@@ -46,6 +47,7 @@ class CompiledAction:
     service: str | None
     """None for `*` (every action of every service)"""
     name: Glob | None
+    """None for a name no action can have: the entry matches nothing"""
 
     def matches(self, service: str, name: str) -> bool:
         if self.service is None:
@@ -66,10 +68,14 @@ class CompiledResource:
     remainder: Glob | None = None
     template: Template | None = None
     """the remainder with variables, resolved per request"""
+    never: bool = False
+    """a wildcard in the resource-type word (`…:repo*/app`): the entry matches nothing"""
 
     def matches(self, request: Request) -> bool:
         if self.everything:
             return True
+        if self.never:
+            return False
         arn = request.resource_arn
         if arn is None:
             return False  # IAM: only `*` covers an action that takes no resource
@@ -178,6 +184,9 @@ def _compile_action(text: str) -> CompiledAction:
     if text == "*":
         return CompiledAction(None, None)
     service, _, name = text.partition(":")
+    if not is_action_name(name):
+        # IAM: a name no action can have is an unknown action that matches nothing (§2.4)
+        return CompiledAction(service.lower(), None)
     return CompiledAction(service.lower(), compile_glob(name, fold_case=True))
 
 
@@ -188,6 +197,10 @@ def _compile_resource(text: str, variables: bool) -> CompiledResource:
     assert parts is not None  # validation rejected anything else
     _, partition, service, region, account, remainder = parts
     template = parse_template(remainder) if variables else literal_template(remainder)
+    if has_wildcard_type(template):
+        # IAM: wildcards may not stand in the resource-type word; iam-simulate matches that
+        # word literally, so `*/team-a/app` never names `repository/team-a/app` (§2.5)
+        return CompiledResource(text, False, service=service, never=True)
     pending = template if has_variables(template) else None
     glob = None if pending else compile_chunks(fixed_chunks(template))
     return CompiledResource(

@@ -8,10 +8,51 @@ from dataclasses import dataclass
 from dockgate_server.conditions.keys import Context, ContextValue, normalize_value
 from dockgate_server.policy.arn import Arn, split_arn
 from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
+from dockgate_server.policy.repository_name import is_repository_name, repository_name_of
 
-__all__ = ["RawContext", "Request", "RequestError", "build_request", "normalize_context"]
+__all__ = [
+    "MAX_CONTEXT_BYTES",
+    "MAX_CONTEXT_KEYS",
+    "MAX_CONTEXT_VALUES",
+    "ContextTooLargeError",
+    "RawContext",
+    "Request",
+    "RequestError",
+    "build_request",
+    "check_target",
+    "encoded_size",
+    "is_store_key",
+    "normalize_context",
+]
 
 RawContext = Mapping[str, str | Sequence[str]]
+
+MAX_CONTEXT_KEYS = 256
+MAX_CONTEXT_VALUES = 1024
+"""values over all keys: an empty string costs nothing in bytes but still costs a conversion"""
+MAX_CONTEXT_BYTES = 64 * 1024
+"""UTF-8 bytes of every key and value together"""
+
+_STORE_KEYS = frozenset(
+    {
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principaltype",
+        "aws:principalisawsservice",
+        "aws:principalservicename",
+        "aws:username",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:resourceaccount",
+        "aws:resourceorgid",
+        "aws:resourceorgpaths",
+    }
+)
+"""keys the store and the principal's ARN define on a request decided against the store"""
+_STORE_PREFIXES = ("aws:resourcetag/", "ecr:resourcetag/", "aws:principaltag/")
+_SESSION_KEYS = frozenset({"aws:tokenissuetime", "aws:sourceidentity"})
+"""defined by the store for a session Dockgate issued; a caller's own for any other session"""
+_PRINCIPAL_TAG = "aws:principaltag/"
 
 
 class RequestError(ValueError):
@@ -23,6 +64,13 @@ class RequestError(ValueError):
     def __init__(self, message: str, field: str = "request") -> None:
         super().__init__(message)
         self.field = field
+
+
+class ContextTooLargeError(RequestError):
+    """A context past one of the bounds: refused before it is converted any further."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "context")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +86,8 @@ class Request:
     """None for `*`, an action that takes no resource"""
     resource_account: str | None
     context: Context
+    ignored: tuple[str, ...] = ()
+    """context keys the caller gave that the store defines: their values were not used"""
 
     @property
     def is_cross_account(self) -> bool:
@@ -59,12 +109,18 @@ def build_request(
     resource_tags: Mapping[str, str] | None = None,
     principal_arn: str | None = None,
     store_keys: Mapping[str, ContextValue] | None = None,
+    from_store: bool = False,
+    issued_session: bool = False,
 ) -> Request:
-    """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win.
+    """Validate the parts and derive the keys AWS would set (semantics §6.3); given keys win,
+    unless `from_store`.
 
     `principal_arn` overrides the derived `aws:PrincipalArn` where the store knows better (a
     session's role ARN with its path); `store_keys` are further keys the store knows (the
-    organization of the caller and of the resource).
+    organization of the caller and of the resource). `from_store`: the request is decided against
+    the store, which defines the principal's and the resource's keys (`is_store_key`), so a value
+    the caller gives for one of them is ignored and named in `Request.ignored`; a session Dockgate
+    did not issue (`issued_session` False) still takes its session tags from the context.
     """
     if isinstance(principal, Caller):
         caller = principal
@@ -80,6 +136,11 @@ def build_request(
     if principal_arn is not None:
         derived["aws:principalarn"] = principal_arn
     derived.update(store_keys or {})
+    ignored: tuple[str, ...] = ()
+    if from_store and supplied:
+        ignored = tuple(key for key in supplied if _is_pinned(key, caller, issued_session))
+        for key in ignored:
+            del supplied[key]
     merged: dict[str, ContextValue] = {**derived, **supplied}
     # IAM: `*` actions are account-scoped, so they stay in the caller's account (semantics §7.2);
     # an ARN without an account (an S3 bucket) takes it from `aws:ResourceAccount` when given
@@ -93,8 +154,46 @@ def build_request(
     if resource_account is not None:
         merged.setdefault("aws:resourceaccount", resource_account)
     return Request(
-        caller, action, service, action_name, resource, resource_arn, resource_account, merged
+        caller,
+        action,
+        service,
+        action_name,
+        resource,
+        resource_arn,
+        resource_account,
+        merged,
+        ignored,
     )
+
+
+def is_store_key(key: str) -> bool:
+    """Whether the store may define lower-cased `key` on a request decided against it: keys of the
+    principal, of the resource, of their organization, and of a session Dockgate issued."""
+    return key in _STORE_KEYS or key in _SESSION_KEYS or key.startswith(_STORE_PREFIXES)
+
+
+def _is_pinned(key: str, caller: Caller, issued_session: bool) -> bool:
+    """Whether the store's value of `key` stands whatever the caller says (see `is_store_key`)."""
+    if key in _STORE_KEYS:
+        return True
+    unissued_session = not issued_session and caller.kind in (
+        CallerKind.SESSION,
+        CallerKind.FEDERATED_USER,
+    )
+    if key in _SESSION_KEYS:
+        return issued_session
+    if key.startswith(_PRINCIPAL_TAG):
+        # IAM: session tags override the role's or user's tags; only the caller knows those of a
+        # session Dockgate did not issue (README: pass its session tags in the context)
+        return not unissued_session
+    return key.startswith(_STORE_PREFIXES)
+
+
+def check_target(action: str, resource: str) -> None:
+    """Raise `RequestError` when the action or the resource is malformed (as `build_request`
+    would), for a request answered before it is built."""
+    _split_action(action)
+    _parse_resource(resource)
 
 
 def _split_action(action: str) -> tuple[str, str]:
@@ -118,21 +217,41 @@ def _parse_resource(resource: str) -> Arn | None:
         raise RequestError(
             f"resource `{resource}` must name one resource, without wildcards", "resource"
         )
+    name = repository_name_of(arn.service, arn.resource)
+    if name is not None and not is_repository_name(name):
+        raise RequestError(
+            f"resource `{resource}`: `{name}` is not a repository name (2 to 256 lower-case "
+            "letters and digits, in components joined by `/`, each joined by single `.`, `_` "
+            "or `-`)",
+            "resource",
+        )
     return arn
 
 
 def normalize_context(context: RawContext) -> dict[str, ContextValue]:
-    """Lower-cased keys, values read as `normalize_value` says; RequestError when malformed."""
+    """Lower-cased keys, values read as `normalize_value` says; RequestError when malformed,
+    `ContextTooLargeError` past the bounds (the same as the decision port's)."""
+    if len(context) > MAX_CONTEXT_KEYS:
+        raise ContextTooLargeError(f"context has more than {MAX_CONTEXT_KEYS} keys")
     normalized: dict[str, ContextValue] = {}
+    values = size = 0
     for key, value in context.items():
         if not isinstance(key, str) or not key:
             raise RequestError(f"context key `{key}` must be a non-empty string", "context")
-        if not isinstance(value, str) and not (
-            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        ):
-            raise RequestError(
-                f"context key `{key}` must have a string or a list of strings", "context"
-            )
+        if isinstance(value, str):
+            values += 1
+            size += encoded_size(key) + encoded_size(value)
+        elif isinstance(value, list | tuple):
+            values += len(value)  # counted before a value is looked at
+            if values > MAX_CONTEXT_VALUES:
+                raise ContextTooLargeError(f"context has more than {MAX_CONTEXT_VALUES} values")
+            if not all(isinstance(v, str) for v in value):
+                raise _not_strings(key)
+            size += encoded_size(key) + sum(map(encoded_size, value))
+        else:
+            raise _not_strings(key)
+        if size > MAX_CONTEXT_BYTES:
+            raise ContextTooLargeError(f"context is larger than {MAX_CONTEXT_BYTES} bytes")
         lowered = key.lower()
         if lowered in normalized:
             raise RequestError(
@@ -140,6 +259,15 @@ def normalize_context(context: RawContext) -> dict[str, ContextValue]:
             )
         normalized[lowered] = normalize_value(lowered, value)
     return normalized
+
+
+def _not_strings(key: str) -> RequestError:
+    return RequestError(f"context key `{key}` must have a string or a list of strings", "context")
+
+
+def encoded_size(text: str) -> int:
+    """UTF-8 bytes of `text`; ASCII text (nearly every value) is measured without encoding it."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _derive_keys(

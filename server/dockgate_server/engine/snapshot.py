@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,7 +22,13 @@ from dockgate_server.engine.authorize import PolicySet, authorize
 from dockgate_server.engine.compile import CompiledPolicy, compile_policy
 from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.engine.index import StatementIndex
-from dockgate_server.engine.request import RawContext, Request, RequestError, build_request
+from dockgate_server.engine.request import (
+    RawContext,
+    Request,
+    RequestError,
+    build_request,
+    check_target,
+)
 from dockgate_server.engine.sessions import CredentialState, SessionView, compile_session
 from dockgate_server.policy.arn import split_arn
 from dockgate_server.policy.model import PolicyKind
@@ -57,6 +64,7 @@ class PrincipalView:
     trust: CompiledPolicy | None = None
     """a role's trust policy, compiled as the resource policy of `sts:AssumeRole`"""
     max_session_duration: int = 3600
+    partition: str = "aws"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,12 @@ class Snapshot:
     """account → (organization ID, `o-…/r-…/ou-…/` path) for the accounts in the organization"""
     credentials: CredentialState = field(default_factory=CredentialState)
     """the sessions Dockgate issued, and the keys that sign login tokens"""
+    partitions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """account → the partition its identities and repositories live in (`aws` for the rest):
+    the same twelve digits in another partition are another account"""
+
+    def partition_of(self, account: str) -> str:
+        return self.partitions.get(account, _DEFAULT_PARTITION)
 
     def authorize(
         self,
@@ -154,11 +168,8 @@ class Snapshot:
         view = self.principal_view(caller)
         if session is not None and view is not None and caller.kind is CallerKind.FEDERATED_USER:
             caller = dataclasses.replace(caller, federating_user=view.arn)
-        if (
-            view is None
-            and caller.kind is not CallerKind.SERVICE
-            and not (caller.kind is CallerKind.ROOT and caller.account in self.accounts)
-        ):
+        if view is None and caller.kind is not CallerKind.SERVICE and not self._is_root(caller):
+            check_target(action, resource)  # malformed input is refused, known caller or not
             return Decision(
                 Outcome.IMPLICITLY_DENIED,
                 (Reason(Phase.REQUEST, f"unknown principal `{principal}`: not in the store"),),
@@ -180,6 +191,8 @@ class Snapshot:
             if view and caller.kind in (CallerKind.SESSION, CallerKind.ROLE)
             else None,
             store_keys=store_keys,
+            from_store=True,
+            issued_session=session is not None,
         )
 
         def pick(index: StatementIndex) -> tuple[CompiledPolicy, ...]:
@@ -198,6 +211,15 @@ class Snapshot:
         )
         return request, policies
 
+    def _is_root(self, caller: Caller) -> bool:
+        """Whether `caller` is the root user of an account in the store, in its partition."""
+        account = caller.account
+        return (
+            caller.kind is CallerKind.ROOT
+            and account in self.accounts
+            and caller.partition == self.partition_of(account)
+        )
+
     def _organization_keys(self, caller: Caller, resource: str) -> dict[str, ContextValue]:
         """`aws:PrincipalOrgID`/`…OrgPaths` for a caller in the organization, and
         `aws:ResourceOrgID`/`…OrgPaths` for a repository whose account is (semantics §6.1)."""
@@ -214,6 +236,13 @@ class Snapshot:
         return keys
 
     def principal_view(self, caller: Caller) -> PrincipalView | None:
+        """The stored user or role `caller` is (or acts for), in the caller's partition."""
+        view = self._principal_view(caller)
+        if view is not None and view.partition != caller.partition:
+            return None  # IAM: `arn:aws-cn:…` is never a principal of the `aws` account
+        return view
+
+    def _principal_view(self, caller: Caller) -> PrincipalView | None:
         account = caller.account or ""
         if caller.kind is CallerKind.USER:
             key = self.user_arns.get(caller.arn)
@@ -230,6 +259,32 @@ class Snapshot:
                 return None  # a bare role ARN must name the role with its real path
             return view
         return None
+
+
+_DEFAULT_PARTITION = "aws"
+
+
+def _partitions(
+    users: Mapping[str, PrincipalView],
+    roles: Mapping[str, PrincipalView],
+    repositories: Mapping[str, RepositoryView],
+) -> Mapping[str, str]:
+    """Each account's partition, as its identities and repositories name it (a bundle has one
+    partition; the most common one wins in a store merged from several)."""
+    counts: dict[str, Counter[str]] = {}
+    for key, view in (*users.items(), *roles.items()):
+        counts.setdefault(key.split("/", 2)[1], Counter())[view.partition] += 1
+    for arn in repositories:
+        parts = arn.split(":", 5)
+        if len(parts) == 6:
+            counts.setdefault(parts[4], Counter())[parts[1]] += 1
+    return MappingProxyType(
+        {
+            account: found.most_common(1)[0][0]
+            for account, found in counts.items()
+            if found.most_common(1)[0][0] != _DEFAULT_PARTITION
+        }
+    )
 
 
 def _with_session_tags(tags: Mapping[str, str], session: SessionView) -> dict[str, str]:
@@ -291,6 +346,7 @@ class SnapshotBuilder:
             MappingProxyType(scps),
             MappingProxyType(rcps),
             MappingProxyType(paths),
+            partitions=_partitions(users, roles, repositories),
         )
 
     def refresh(self, snapshot: Snapshot) -> Snapshot:
@@ -365,6 +421,9 @@ class SnapshotBuilder:
             MappingProxyType(dict(rcps)),
             MappingProxyType(dict(paths)),
             credentials,
+            _partitions(users, roles, repositories)
+            if change.principals or change.repositories
+            else snapshot.partitions,
         )
 
     def _credentials(
@@ -416,6 +475,7 @@ class SnapshotBuilder:
             StatementIndex(compiled),
             boundary,
             MappingProxyType(dict(user.tags)),
+            partition=user.partition,
         )
 
     def _role_view(self, role: Role, policies: Mapping[str, ManagedPolicy]) -> PrincipalView:
@@ -439,6 +499,7 @@ class SnapshotBuilder:
             MappingProxyType(dict(role.tags)),
             trust,
             role.max_session_duration,
+            role.partition,
         )
 
     def _boundary(

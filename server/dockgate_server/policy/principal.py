@@ -8,6 +8,7 @@ from enum import Enum, StrEnum
 from dockgate_server.policy.arn import is_account_id, split_arn
 
 __all__ = [
+    "PARTITIONS",
     "Caller",
     "CallerKind",
     "EntryKind",
@@ -18,6 +19,21 @@ __all__ = [
     "parse_caller",
     "parse_principal_entry",
 ]
+
+
+PARTITIONS = frozenset(
+    {
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+        "aws-iso",
+        "aws-iso-b",
+        "aws-iso-e",
+        "aws-iso-f",
+        "aws-eusc",
+    }
+)
+"""AWS's partitions: an account, and every principal in it, lives in exactly one"""
 
 
 class CallerKind(StrEnum):
@@ -83,6 +99,8 @@ def parse_caller(text: str) -> Caller:
     arn = split_arn(text)
     if arn is None or not arn.partition or arn.region:
         raise ValueError(f"principal `{text}` is not a valid principal ARN")
+    if arn.partition not in PARTITIONS:
+        raise ValueError(f"principal `{text}`: unknown partition `{arn.partition}`")
     if not is_account_id(arn.account):
         raise ValueError(f"principal `{text}` must carry a 12-digit account ID")
     segments = arn.resource.split("/")

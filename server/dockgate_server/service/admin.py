@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +36,12 @@ from dockgate_server.store.model import (
 from dockgate_server.store.sqlite import Change, Store
 from dockgate_server.store.validate import StoreError
 
-__all__ = ["AdminService"]
+__all__ = ["CHUNK_BYTES", "MAX_BUNDLE_BYTES", "AdminService"]
+
+CHUNK_BYTES = 1024 * 1024
+"""bytes of a bundle per streamed piece: well under every channel's message limit"""
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+"""a streamed import larger than this is refused before it is parsed"""
 
 log = logging.getLogger("dockgate.admin")
 T = TypeVar("T")
@@ -51,7 +56,9 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
         *,
         state: DecisionState | None = None,
         clock: ServerClock | None = None,
+        registry_region: str | None = None,
     ) -> None:
+        self.registry_region = registry_region
         self._store: Store | None = None
         self._path = store_path
         self._on_write = on_write
@@ -413,6 +420,47 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
         text, revision = await self._run(context, work)
         return admin_pb2.ExportBundleResponse(bundle=text, revision=revision)
 
+    async def ImportBundleChunks(
+        self, request_iterator: AsyncIterator[admin_pb2.BundleChunk], context: Context
+    ) -> admin_pb2.ImportBundleResponse:
+        try:
+            text, replace = await _joined(request_iterator)
+        except ServiceError as error:
+            await context.abort_with_status(to_status(error))
+            raise AssertionError("abort returned") from None
+        bundle = await self._run(
+            context, lambda _: _document(text, "bundle", errors_pb2.INVALID_BUNDLE)
+        )
+
+        def work(store: Store) -> tuple[Change, Fleet]:
+            fleet = bundle_to_fleet(bundle)
+            return store.import_fleet(fleet, replace=replace), fleet
+
+        change, fleet = await self._run(context, work)
+        self._on_write()
+        log.info(
+            "store write",
+            extra={"fields": {"write": "ImportBundleChunks", "revision": change.revision}},
+        )
+        return admin_pb2.ImportBundleResponse(
+            revision=change.revision,
+            accounts=len(fleet.accounts),
+            users=len(fleet.users),
+            roles=len(fleet.roles),
+            repositories=len(fleet.repositories),
+        )
+
+    async def ExportBundleChunks(
+        self, request: admin_pb2.ExportBundleRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.BundleChunk]:
+        def work(store: Store) -> tuple[bytes, int]:
+            with store.reading() as revision:
+                return json.dumps(fleet_to_bundle(store.load_fleet())).encode(), revision
+
+        data, revision = await self._run(context, work)
+        for start in range(0, max(len(data), 1), CHUNK_BYTES):
+            yield admin_pb2.BundleChunk(data=data[start : start + CHUNK_BYTES], revision=revision)
+
     async def ValidatePolicy(
         self, request: admin_pb2.ValidatePolicyRequest, context: Context
     ) -> admin_pb2.ValidatePolicyResponse:
@@ -444,6 +492,33 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
                 for f in findings
             ],
         )
+
+
+async def _joined(chunks: AsyncIterator[admin_pb2.BundleChunk]) -> tuple[str, bool]:
+    """The bundle's text and the first piece's `replace`; refused past `MAX_BUNDLE_BYTES`, as
+    soon as the pieces pass it."""
+    data = bytearray()
+    replace: bool | None = None
+    async for chunk in chunks:
+        if replace is None:
+            replace = chunk.replace
+        data += chunk.data
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                errors_pb2.REQUEST_TOO_LARGE,
+                f"`bundle`: is larger than {MAX_BUNDLE_BYTES} bytes",
+                field="bundle",
+            )
+    try:
+        return data.decode("utf-8"), bool(replace)
+    except UnicodeDecodeError as problem:
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            errors_pb2.INVALID_BUNDLE,
+            f"`bundle`: is not UTF-8 text: {problem}",
+            field="bundle",
+        ) from None
 
 
 def _document(text: str, field: str, reason: int = errors_pb2.INVALID_POLICY) -> Any:

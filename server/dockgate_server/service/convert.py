@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,11 +9,19 @@ import grpc
 
 from dockgate.v1 import authorizer_pb2, errors_pb2
 from dockgate_server.engine.decision import Decision, Outcome, Reason
+from dockgate_server.engine.request import (
+    MAX_CONTEXT_BYTES,
+    MAX_CONTEXT_KEYS,
+    MAX_CONTEXT_VALUES,
+    encoded_size,
+)
+from dockgate_server.policy.parse import load_json
 from dockgate_server.service.errors import ServiceError
 
 __all__ = [
     "MAX_CONTEXT_BYTES",
     "MAX_CONTEXT_KEYS",
+    "MAX_CONTEXT_VALUES",
     "OUTCOMES",
     "context_from_wire",
     "decision_to_wire",
@@ -22,8 +29,6 @@ __all__ = [
     "simulation_case_from_wire",
 ]
 
-MAX_CONTEXT_KEYS = 256
-MAX_CONTEXT_BYTES = 64 * 1024
 _MAX_FIELD = 2048
 
 OUTCOMES = {
@@ -58,28 +63,35 @@ def check_request_fields(request: authorizer_pb2.AuthorizeRequest) -> None:
 def context_from_wire(
     context: Mapping[str, authorizer_pb2.ContextValues],
 ) -> dict[str, str | list[str]]:
-    """One value is a string; several are a list (a key's type comes from the operator)."""
+    """One value is a string; several are a list (a key's type comes from the operator).
+
+    Keys, values and UTF-8 bytes are counted as they are converted, and conversion stops at the
+    first bound passed: a key with millions of empty strings is refused before any is copied."""
     if len(context) > MAX_CONTEXT_KEYS:
-        raise invalid(
-            errors_pb2.REQUEST_TOO_LARGE, "context", f"has more than {MAX_CONTEXT_KEYS} keys"
-        )
-    size = 0
+        raise _too_large(f"has more than {MAX_CONTEXT_KEYS} keys")
+    count = size = 0
     result: dict[str, str | list[str]] = {}
     for key in context:  # keys, then lookups: `items()` is a Python-level generator here
         values = context[key].values
+        count += len(values)
+        if count > MAX_CONTEXT_VALUES:
+            raise _too_large(f"has more than {MAX_CONTEXT_VALUES} values")
+        size += encoded_size(key)
         if len(values) == 1:  # the usual case, on every request: no list made
             value = values[0]
-            size += len(key) + len(value)
+            size += encoded_size(value)
             result[key] = value
         else:
             listed = list(values)
-            size += len(key) + sum(map(len, listed))
+            size += sum(map(encoded_size, listed))
             result[key] = listed
         if size > MAX_CONTEXT_BYTES:
-            raise invalid(
-                errors_pb2.REQUEST_TOO_LARGE, "context", f"is larger than {MAX_CONTEXT_BYTES} bytes"
-            )
+            raise _too_large(f"is larger than {MAX_CONTEXT_BYTES} bytes")
     return result
+
+
+def _too_large(message: str) -> ServiceError:
+    return invalid(errors_pb2.REQUEST_TOO_LARGE, "context", message)
 
 
 def reasons_to_wire(reasons: Iterable[Reason]) -> list[authorizer_pb2.Reason]:
@@ -114,7 +126,7 @@ def simulation_case_from_wire(request: authorizer_pb2.SimulateRequest) -> dict[s
 
     def document(text: str, field: str) -> Any:
         try:
-            return json.loads(text)
+            return load_json(text)
         except ValueError as problem:
             raise invalid(errors_pb2.INVALID_CASE, field, f"is not JSON: {problem}") from None
 

@@ -123,7 +123,7 @@ def test_a_decision_that_read_no_context_key_is_reused_across_contexts(store: St
         {"aws:SourceIp": "192.0.2.1"},
         {"aws:CurrentTime": LATE},
         {"aws:CurrentTime": EARLY, "aws:SecureTransport": "false"},
-        {"aws:PrincipalTag/team": "other"},
+        {"aws:UserAgent": "docker"},
     ):
         decide(cache, snapshot, context)
     assert (cache.hits, cache.misses) == (4, 1)
@@ -142,12 +142,12 @@ def test_only_the_keys_a_decision_read_split_the_cache(store: Store) -> None:
 
 
 def test_a_decision_on_a_variable_in_the_resource_reads_its_key(store: Store) -> None:
-    pattern = "arn:aws:ecr:*:*:repository/${aws:PrincipalTag/team}"
+    pattern = "arn:aws:ecr:*:*:repository/${aws:RequestedRegion}"
     snapshot = snapshot_with(store, allow(resource=pattern))
     cache = DecisionCache()
-    team = f"arn:aws:ecr:us-east-1:{A}:repository/team-a"
+    team = f"arn:aws:ecr:us-east-1:{A}:repository/us-east-1"
     assert decide(cache, snapshot, resource=team).outcome is Outcome.IMPLICITLY_DENIED
-    given = {"aws:PrincipalTag/team": "team-a"}
+    given = {"aws:RequestedRegion": "us-east-1"}
     assert decide(cache, snapshot, given, resource=team).outcome is Outcome.ALLOWED
     assert (cache.hits, cache.misses) == (0, 2)
 
@@ -199,13 +199,20 @@ def test_a_malformed_request_is_refused_by_the_cache_too(store: Store) -> None:
         cache.decide(snapshot, "not a principal", PULL, APP)
 
 
-def test_a_resource_account_taken_from_the_context_is_part_of_the_key(store: Store) -> None:
+def test_a_resource_account_given_in_the_context_is_ignored_against_the_store(
+    store: Store,
+) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()
     bucket = "arn:aws:s3:::bucket/key"
     same_account = cache.decide(snapshot, ALICE, "s3:GetObject", bucket)
     assert same_account.outcome is Outcome.ALLOWED
+    assert same_account.errors == ()
     context = {"aws:ResourceAccount": B}
     uncached = snapshot.authorize(ALICE, "s3:GetObject", bucket, context)
-    assert uncached.outcome is Outcome.IMPLICITLY_DENIED  # cross-account, no resource policy
+    assert uncached.outcome is Outcome.ALLOWED  # the caller cannot move the bucket's account
+    assert uncached.errors == (
+        "context key `aws:resourceaccount`: defined by the store, the caller's value is ignored",
+    )
     assert cache.decide(snapshot, ALICE, "s3:GetObject", bucket, context) == uncached
+    assert cache.decide(snapshot, ALICE, "s3:GetObject", bucket) == same_account

@@ -148,7 +148,7 @@ CASES: list[tuple[str, dict[str, Any], Request]] = [
     ),
     (
         "wildcard-inside-resource",
-        {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:repo*/team-?/app"},
+        {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:repository/te*m-?/app"},
         request("ecr:ListImages", repo("team-b/app")),
     ),
     (
@@ -158,7 +158,7 @@ CASES: list[tuple[str, dict[str, Any], Request]] = [
     ),
     (
         "wildcard-first-in-resource",
-        {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:*/app"},
+        {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:*app"},
         request("ecr:ListImages", repo("team-b/app")),
     ),
     (
@@ -224,8 +224,9 @@ CASES: list[tuple[str, dict[str, Any], Request]] = [
     ),
     (
         "escape",
-        {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:repository/a${$}b"},
-        request("ecr:PutImage", repo("a$b")),
+        # `$` is in no repository name (the request would be refused): an S3 key holds one
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::bucket/a${$}b"},
+        request("s3:PutObject", "arn:aws:s3:::bucket/a$b"),
     ),
     (
         "two-patterns-one-statement",
@@ -248,10 +249,10 @@ VERSION_2008_CASES: list[tuple[str, dict[str, Any], Request]] = [
         "literal-variable-text",
         {
             "Effect": "Allow",
-            "Action": "ecr:*",
-            "Resource": f"arn:aws:ecr:us-east-1:{A}:repository/${{aws:username}}",
+            "Action": "s3:*",
+            "Resource": "arn:aws:s3:::bucket/${aws:username}",
         },
-        request("ecr:PutImage", f"arn:aws:ecr:us-east-1:{A}:repository/${{aws:username}}"),
+        request("s3:PutObject", "arn:aws:s3:::bucket/${aws:username}"),
     ),
 ]
 

@@ -343,9 +343,11 @@ def documents(draw: st.DrawFn, kind: PolicyKind) -> Document:
     version = draw(st.sampled_from(versions))
     if version is not None:
         document["Version"] = version
-    body = [draw(statements(kind, index)) for index in range(draw(st.integers(0, 3)))]
+    body = [draw(statements(kind, index)) for index in range(draw(st.integers(1, 3)))]
     # stay under the kind's size limit by construction: drop trailing statements
-    while body and _size({**document, "Statement": body}) > SIZE_LIMITS[kind] - ADDED_ROOM:
+    while len(body) > 1 and (
+        _size({**document, "Statement": body}) > SIZE_LIMITS[kind] - ADDED_ROOM
+    ):
         body.pop()
     document["Statement"] = body[0] if len(body) == 1 and draw(st.booleans()) else body
     return document

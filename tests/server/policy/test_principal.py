@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockgate_server.policy.principal import (
+    PARTITIONS,
     Caller,
     CallerKind,
     EntryKind,
@@ -87,7 +88,23 @@ MALFORMED_CALLERS = [
     f"arn:aws:ecr:us-east-1:{OWNER}:repository/app",
     "not a service.amazonaws.com",
     ".amazonaws.com",
+    # no AWS partition of that name: not a principal of any account (issue 11 item 14)
+    f"arn:bogus:sts::{OWNER}:assumed-role/deploy/x",
+    f"arn:bogus:iam::{OWNER}:root",
+    f"arn:AWS:iam::{OWNER}:user/alice",
+    f"arn:aws-cn-north:iam::{OWNER}:user/alice",
 ]
+
+
+@pytest.mark.parametrize("partition", sorted(PARTITIONS))
+def test_every_aws_partition_names_principals(partition: str) -> None:
+    caller = parse_caller(f"arn:{partition}:sts::{OWNER}:assumed-role/deploy/x")
+    assert (caller.partition, caller.kind) == (partition, CallerKind.SESSION)
+
+
+def test_an_unknown_partition_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown partition `bogus`"):
+        parse_caller(f"arn:bogus:iam::{OWNER}:root")
 
 
 @pytest.mark.parametrize("text", MALFORMED_CALLERS)

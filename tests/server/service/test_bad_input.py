@@ -26,6 +26,12 @@ TOO_MANY_KEYS = {f"dockgate:key{i}": "x" for i in range(257)}
 TOO_MANY_BYTES = {"dockgate:big": "x" * (64 * 1024 + 1)}
 SPREAD_BYTES = {f"dockgate:part{i}": "y" * 300 for i in range(250)}
 """250 keys (under the key limit) holding 75,000 bytes together (over the size limit)"""
+TOO_MANY_VALUES = {"dockgate:many": [""] * 1025}
+"""one key, 1,025 empty strings: no bytes to speak of, one value past the limit"""
+SPREAD_VALUES = {f"dockgate:few{i}": [""] * 100 for i in range(11)}
+WIDE_BYTES = {"dockgate:wide": "€" * 30_000}
+"""30,000 characters (under 64 Ki) that are 90,000 UTF-8 bytes (over)"""
+REPOSITORY = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/"
 
 BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("not an ARN", {"principal": "reader"}, "INVALID_PRINCIPAL", "principal"),
@@ -55,6 +61,40 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("257 context keys", {"context": TOO_MANY_KEYS}, "REQUEST_TOO_LARGE", "context"),
     ("65 KiB context value", {"context": TOO_MANY_BYTES}, "REQUEST_TOO_LARGE", "context"),
     ("75 KB over many keys", {"context": SPREAD_BYTES}, "REQUEST_TOO_LARGE", "context"),
+    ("1,025 empty values", {"context": TOO_MANY_VALUES}, "REQUEST_TOO_LARGE", "context"),
+    ("1,100 values over keys", {"context": SPREAD_VALUES}, "REQUEST_TOO_LARGE", "context"),
+    ("90 KB in 30,000 characters", {"context": WIDE_BYTES}, "REQUEST_TOO_LARGE", "context"),
+    (
+        "upper-case repository",
+        {"resource": REPOSITORY + "Team-a/app"},
+        "INVALID_RESOURCE",
+        "resource",
+    ),
+    (
+        "dot-dot repository",
+        {"resource": REPOSITORY + "team-a/../app"},
+        "INVALID_RESOURCE",
+        "resource",
+    ),
+    (
+        "NUL in repository",
+        {"resource": REPOSITORY + "team-a/app\x00"},
+        "INVALID_RESOURCE",
+        "resource",
+    ),
+    (
+        "control in repository",
+        {"resource": REPOSITORY + "team-a/\x1bapp"},
+        "INVALID_RESOURCE",
+        "resource",
+    ),
+    ("empty repository", {"resource": REPOSITORY}, "INVALID_RESOURCE", "resource"),
+    (
+        "unknown partition",
+        {"principal": f"arn:bogus:sts::{ACCOUNT}:assumed-role/deploy/x"},
+        "INVALID_PRINCIPAL",
+        "principal",
+    ),
     ("empty key", {"context": {"": "x"}}, "INVALID_CONTEXT", "context"),
     (
         "key given twice",
@@ -101,6 +141,39 @@ def test_the_limits_themselves_are_accepted(client: Client) -> None:
     assert client.authorize(**GOOD, context=keys).outcome is Outcome.ALLOWED
     bytes_ = {"dockgate:big": "x" * (64 * 1024 - len("dockgate:big"))}
     assert client.authorize(**GOOD, context=bytes_).outcome is Outcome.ALLOWED
+    values = {"dockgate:many": [""] * 1024}
+    assert client.authorize(**GOOD, context=values).outcome is Outcome.ALLOWED
+
+
+def test_four_million_empty_strings_are_refused_not_decided(shared_server: RunningServer) -> None:
+    """About 8 MB on the wire (under the server's message limit): refused by count, before any
+    value is copied, and the next call is served normally."""
+    request = authorizer_pb2.AuthorizeRequest(**GOOD)
+    request.context["dockgate:empty"].values.extend([""] * 4_000_000)
+    with grpc.insecure_channel(shared_server.decision) as channel:
+        call = channel.unary_unary(
+            "/dockgate.v1.Authorizer/Authorize",
+            request_serializer=authorizer_pb2.AuthorizeRequest.SerializeToString,
+            response_deserializer=authorizer_pb2.AuthorizeResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request, timeout=30)
+    error = from_rpc_error(raised.value)
+    assert isinstance(error, dockgate.InvalidRequestError)
+    assert (error.reason, error.field) == ("REQUEST_TOO_LARGE", "context")
+    with Client(shared_server.decision) as client:
+        _served_normally(client)
+
+
+@pytest.mark.parametrize(
+    "principal", [f"arn:aws-cn:iam::{ACCOUNT}:root", f"arn:aws-cn:iam::{ACCOUNT}:user/reader"]
+)
+def test_a_principal_of_another_partition_is_not_the_accounts(
+    client: Client, principal: str
+) -> None:
+    assert client.authorize(f"arn:aws:iam::{ACCOUNT}:root", PULL, APP).outcome is Outcome.ALLOWED
+    decision = client.authorize(principal, PULL, APP, explain=True)
+    assert decision.outcome is Outcome.IMPLICITLY_DENIED
 
 
 def test_an_oversized_batch_is_refused_whole(client: Client) -> None:
