@@ -379,14 +379,13 @@ def upload_sessions(registry: Registry, name: str) -> list[str]:
 
 
 def assert_denied(result: SkopeoResult, door: Door, action: str, why: str = "") -> None:
-    """skopeo failed because the proxy said 403 DENIED (nothing else). Envoy passes Dockgate's
-    message on, which names the action and why; nginx keeps only the status."""
+    """skopeo failed because the proxy said 403 DENIED (nothing else). Both proxies pass
+    Dockgate's message on, which names the action and why."""
     assert not result.ok, result
     text = result.stderr
     assert "denied" in text.lower() or "403" in text, result
-    if door.name == "envoy":
-        assert f"is not authorized to perform: {action} on resource" in text, result
-        assert why in text, result
+    assert f"is not authorized to perform: {action} on resource" in text, (door, result)
+    assert why in text, (door, result)
 
 
 def assert_unauthorized(result: SkopeoResult) -> None:
@@ -644,6 +643,50 @@ def test_envoy_names_the_checks_it_made(stack: Stack) -> None:
     checks = deleted.headers["X-Dockgate-Checks"]
     assert checks == "ecr:BatchDeleteImage repository/team/app=ImplicitlyDenied", checks
     assert deleted.json()["errors"][0]["code"] == "DENIED"
+
+
+def test_both_doors_refuse_with_the_same_body_and_checks(stack: Stack) -> None:
+    """nginx answers a refusal as Envoy does: Dockgate's body and X-Dockgate-Checks (the auth
+    endpoint hands them over in headers, since nginx drops a sub-request's body)."""
+    creds = stack.dockgate.creds("reader")
+    seed = read_image(stack.seeds["team/app"], "seed")
+    asked = [
+        ("DELETE", f"/v2/team/app/manifests/{seed.manifest}", creds),  # denied by policy
+        ("GET", "/v2/", None),  # no credentials
+        ("GET", "/v2/team/app/tags/list", ("AWS", "forged")),  # a forged token
+        ("DELETE", f"/v2/team/app/blobs/{seed.layers[0]}", creds),  # no such registry call
+    ]
+    for method, path, who in asked:
+        envoy = call(stack.doors["envoy"].port, method, path, who)
+        nginx = call(stack.doors["nginx"].port, method, path, who)
+        assert envoy.status in (401, 403, 405), envoy
+        # nginx passes on only a 401 or a 403: any other refusal is a 403 naming the real status
+        assert nginx.status == (envoy.status if envoy.status in (401, 403) else 403), nginx
+        if nginx.status != envoy.status:
+            assert nginx.headers["X-Dockgate-Status"] == str(envoy.status), nginx
+        assert nginx.body == envoy.body, (nginx, envoy)
+        assert nginx.json()["errors"][0]["code"] == envoy.json()["errors"][0]["code"]
+        for name in ("X-Dockgate-Checks", "Content-Type", "Docker-Distribution-API-Version"):
+            assert nginx.headers[name] == envoy.headers[name], (name, nginx, envoy)
+        if envoy.status == 401:
+            assert nginx.headers["WWW-Authenticate"] == envoy.headers["WWW-Authenticate"]
+    denied = call(stack.doors["nginx"].port, *asked[0])
+    message = denied.json()["errors"][0]["message"]
+    assert "is not authorized to perform: ecr:BatchDeleteImage on resource" in message
+
+
+def test_the_host_header_does_not_choose_the_account(stack: Stack, door: Door) -> None:
+    """issue 11 item 16: a client sends any Host it likes; the account is Dockgate's setting."""
+    creds = stack.dockgate.creds("reader")
+    other = {"Host": f"{OTHER_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"}
+    listed = call(door.port, "GET", "/v2/team/app/tags/list", creds, other)
+    assert listed.status == 200, listed
+    seed = read_image(stack.seeds["team/app"], "seed").manifest
+    deleted = call(door.port, "DELETE", f"/v2/team/app/manifests/{seed}", creds, other)
+    assert deleted.status == 403, deleted
+    message = deleted.json()["errors"][0]["message"]
+    assert f"on resource: {repo_arn('team/app')} " in message, message
+    assert OTHER_ACCOUNT not in message, message
 
 
 def test_with_dockgate_down_every_call_is_refused(

@@ -10,9 +10,10 @@ from typing import Any
 from dockgate_server.conditions import arn, binary, boolean, date, ip, numeric, string
 from dockgate_server.policy.glob import Chunk
 
-__all__ = ["NULL", "OPERATORS", "OperatorSpec", "lookup_operator"]
+__all__ = ["BOOL", "NULL", "OPERATORS", "OperatorSpec", "lookup_operator"]
 
 NULL = "Null"
+BOOL = "Bool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class OperatorSpec:
     compare: Callable[[Any, Any], bool]
     negated: bool = False
     variables: bool = False
-    """whether `${…}` in its values is a variable (String, Arn and Bool only)"""
+    """whether `${…}` in its values is a variable (String and Arn only: semantics §5.2)"""
 
 
 def _family(  # noqa: PLR0917 - a table row reads best positionally
@@ -97,7 +98,9 @@ _SPECS: list[OperatorSpec] = [
     ),
     *_ordered("a number", numeric.number, numeric.policy_number, "Numeric"),
     *_ordered("a date", date.instant, date.policy_instant, "Date"),
-    *_family("a boolean", boolean.boolean, boolean.policy_boolean, True, {"Bool": operator.eq}, {}),
+    # IAM: `Bool` takes no variables (the variables page and Access Analyzer; §12 item 15), so
+    # `${…}` there is literal text that never converts: an Allow cannot widen through a tag
+    *_family("a boolean", boolean.boolean, boolean.policy_boolean, False, {BOOL: operator.eq}, {}),
     *_family(
         "base64 data",
         binary.decoded,

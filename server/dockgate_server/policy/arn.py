@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Arn", "is_account_id", "split_arn", "split_arn_pattern"]
+from dockgate_server.policy.glob import Chunk
+from dockgate_server.policy.variables import Template
+
+__all__ = ["Arn", "has_wildcard_type", "is_account_id", "split_arn", "split_arn_pattern"]
+
+_TYPE_SEPARATORS = ("/", ":")
+_WILDCARDS = ("*", "?")
 
 
 class Arn(NamedTuple):
@@ -55,3 +61,22 @@ def split_arn_pattern(text: str) -> tuple[str, str, str, str, str, str] | None:
 
 def is_account_id(text: str) -> bool:
     return len(text) == 12 and text.isascii() and text.isdigit()
+
+
+def has_wildcard_type(remainder: Template) -> bool:
+    """Whether the resource-type word of an ARN pattern's remainder holds a wildcard.
+
+    The type word is the text before the first `/` or `:` (`repository` in
+    `repository/team-a/*`). A remainder without either separator (`*`) is one pattern, not a
+    type word. Escapes (`${*}`) and variables are literal text, never wildcards.
+    """
+    wild = False
+    for part in remainder:
+        if not isinstance(part, Chunk):
+            continue
+        cut = min((i for i in map(part.text.find, _TYPE_SEPARATORS) if i >= 0), default=-1)
+        head = part.text if cut < 0 else part.text[:cut]
+        wild = wild or (part.wild and any(w in head for w in _WILDCARDS))
+        if cut >= 0:
+            return wild
+    return False

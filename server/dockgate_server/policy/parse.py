@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from dockgate_server.conditions.operators import NULL, OPERATORS, lookup_operator
-from dockgate_server.policy.arn import split_arn_pattern
+from dockgate_server.conditions.operators import BOOL, NULL, OPERATORS, lookup_operator
+from dockgate_server.policy.actions import ECR_PREFIX, is_action_name, matches_ecr_action
+from dockgate_server.policy.arn import has_wildcard_type, split_arn_pattern
 from dockgate_server.policy.findings import Finding, PolicyError, Severity, escape_pointer
 from dockgate_server.policy.glob import Chunk
 from dockgate_server.policy.model import (
@@ -19,9 +21,21 @@ from dockgate_server.policy.model import (
     Statement,
 )
 from dockgate_server.policy.principal import EntryKind, PrincipalEntry, parse_principal_entry
-from dockgate_server.policy.variables import VariableSyntaxError, parse_template
+from dockgate_server.policy.variables import (
+    Template,
+    VariableSyntaxError,
+    literal_template,
+    parse_template,
+)
 
-__all__ = ["SIZE_LIMITS", "load_json", "parse_policy", "validate_policy"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "SIZE_LIMITS",
+    "JsonDepthError",
+    "load_json",
+    "parse_policy",
+    "validate_policy",
+]
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 
@@ -54,8 +68,7 @@ _PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
 _IAM_CHARACTERS = frozenset("\t\n\r")
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _PREFIX_CHARACTERS = frozenset(_ALNUM + "-")
-_NAME_CHARACTERS = frozenset(_ALNUM + "*?")
-_WHITESPACE = frozenset(" \t\n\r")
+_SEPARATORS = frozenset(":/")
 _QUALIFIERS = {
     "forallvalues:": SetQualifier.FOR_ALL_VALUES,
     "foranyvalue:": SetQualifier.FOR_ANY_VALUE,
@@ -69,9 +82,47 @@ class JsonObject(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
+MAX_JSON_DEPTH = 64
+"""Arrays and objects nested in one another; a policy needs 7, a bundle or a case about 12."""
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+class JsonDepthError(ValueError):
+    """JSON nested deeper than `MAX_JSON_DEPTH`: refused before a parser recurses into it."""
+
+
 def load_json(text: str | bytes) -> Any:
-    """`json.loads`, keeping track of duplicate object keys so validation can report them."""
-    return json.loads(text, object_pairs_hook=_remember_duplicates)
+    """`json.loads`, keeping track of duplicate object keys so validation can report them.
+
+    Raises ValueError for text that is not JSON, `JsonDepthError` (a ValueError) for nesting
+    past `MAX_JSON_DEPTH`: without the bound a hostile document ends in a RecursionError.
+    """
+    if isinstance(text, bytes):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    _check_depth(text)
+    try:
+        return json.loads(text, object_pairs_hook=_remember_duplicates)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _check_depth(text: str) -> None:
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return  # too few brackets to nest that deep: the common case costs two counts
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+        else:
+            depth -= 1
+
+
+def _too_deep() -> JsonDepthError:
+    return JsonDepthError(f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _remember_duplicates(pairs: list[tuple[str, Any]]) -> JsonObject:
@@ -200,6 +251,10 @@ class _Parser:
                 else f"must be an object or a list, got {_describe(raw)}"
             )
             self.error("/Statement", detail)
+            return []
+        if not items:
+            # IAM: "A JSON policy must include a statement"; every policy type refuses `[]`
+            self.error("/Statement", "must hold at least one statement")
             return []
         statements = []
         for index, (pointer, item) in enumerate(items):
@@ -336,13 +391,19 @@ class _Parser:
             self.error(pointer, f"action `{text}` must be `*` or `service:action`")
         elif not set(prefix) <= _PREFIX_CHARACTERS:
             self.error(pointer, f"service prefix of `{text}` may hold only letters, digits and `-`")
-        elif not set(name) <= _NAME_CHARACTERS | _WHITESPACE:
+        elif set(name) & _SEPARATORS:
+            # an ARN or path pasted into Action, not an action name: one colon only (§2.4)
             self.error(pointer, f"action names contain only letters, digits, * and ?, got `{text}`")
-        elif set(name) & _WHITESPACE:
-            # IAM: whitespace inside an action name is accepted, and the entry never matches
-            self.warn(pointer, f"action `{text}` holds whitespace and matches nothing")
         elif not name:
             self.warn(pointer, f"action `{text}` has no name and matches nothing")
+        elif not is_action_name(name):
+            # IAM: an unknown action is accepted and matches nothing ("Invalid action"); a fleet
+            # exported from AWS may hold one, such as `s3:GetObject,PutObject` (§2.4)
+            self.warn(
+                pointer, f"action `{text}` holds characters no action has and matches nothing"
+            )
+        elif prefix.lower() == ECR_PREFIX and not matches_ecr_action(name):
+            self.warn(pointer, f"action `{text}` names no ECR action")
 
     def parse_resources(
         self, raw: dict[str, Any], pointer: str
@@ -380,14 +441,20 @@ class _Parser:
             )
         if any("${" in part for part in parts[:5]) and self.variables:
             self.warn(pointer, f"variables in `{text}` are literal text outside the resource part")
-        if self.variables:
-            self.check_template(pointer, parts[5])
+        template = self.check_template(pointer, parts[5]) if self.variables else None
+        if has_wildcard_type(template or literal_template(parts[5])):
+            self.warn(
+                pointer,
+                f"resource `{text}` has a wildcard in its resource type "
+                "(write `repository/`): it matches nothing",
+            )
 
-    def check_template(self, pointer: str, text: str) -> None:
+    def check_template(self, pointer: str, text: str) -> Template | None:
         try:
-            parse_template(text)
+            return parse_template(text)
         except VariableSyntaxError as problem:
             self.error(pointer, str(problem))
+            return None
 
     def parse_principals(
         self, raw: dict[str, Any], pointer: str, effect: Effect | None
@@ -571,6 +638,12 @@ class _Parser:
         for value in values:
             if spec.variables and self.variables and "${" in value:
                 self.check_template(pointer, value)
+                continue
+            if operator == BOOL and "${" in value:
+                self.warn(
+                    pointer,
+                    f"`Bool` takes no policy variables: `{value}` stays text and never matches",
+                )
                 continue
             if spec.policy_value((Chunk(value, True),)) is None:
                 self.warn(pointer, f"`{value}` is not {spec.family}: it never matches")

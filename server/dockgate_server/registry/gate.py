@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -22,7 +22,8 @@ from dockgate_server.registry.routes import (
     Registry,
     RouteError,
     RouteKind,
-    registry_from_host,
+    host_key,
+    host_without_port,
     route_request,
     strip_mount,
 )
@@ -78,13 +79,15 @@ _REJECTIONS = {
 @dataclass(frozen=True, slots=True)
 class GateConfig:
     registry: Registry | None = None
-    """from the listener's configuration; else each call's Host name names it"""
+    """the one registry every call is for, whatever its Host header says"""
+    hosts: Mapping[str, Registry] = field(default_factory=dict)
+    """without `registry`: the registry of each Host (`host_key` spelling, a port optional);
+    a call to any other host is refused. With neither, every call is refused: a Host header
+    never names the account by itself (a client could name any account's registry)"""
     trusted_proxies: tuple[Network, ...] = ()
     """only a peer in these may say who the client is (X-Forwarded-For)"""
     secure_transport: bool = False
     """what `aws:SecureTransport` says when the front door does not tell"""
-    realm: str = "dockgate"
-    """the challenge's realm when no registry is known"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,20 +167,8 @@ class RegistryGate:
 
     def _check(self, request: GateRequest, checks: list[str]) -> GateAnswer:
         now = self._clock()
-        registry = self.config.registry or registry_from_host(request.host.strip())
+        registry = self._registry(request.host)
         principal = self._login(request.authorization, registry, now)
-        if registry is None:
-            host = request.host[:200]
-            raise _Stop(
-                _error(
-                    403,
-                    "DENIED",
-                    f"host `{host}` names no registry: "
-                    "expected ACCOUNT.dkr.ecr.REGION.amazonaws.com",
-                    checks=checks,
-                    principal=principal,
-                )
-            )
         try:
             route = route_request(request.method, request.target, registry)
         except RouteError as error:
@@ -199,7 +190,20 @@ class RegistryGate:
             upstream = strip_mount(request.target)
         return GateAnswer(200, _debug(checks), b"", upstream, principal)
 
-    def _login(self, authorization: str | None, registry: Registry | None, now: float) -> str:
+    def _registry(self, host: str) -> Registry:
+        """The configured registry, or the one the host map names; any other host is refused."""
+        if self.config.registry is not None:
+            return self.config.registry
+        key = host_key(host)
+        hosts = self.config.hosts
+        found = None if key is None else hosts.get(key) or hosts.get(host_without_port(key))
+        if found is None:
+            # before any credential is read: no login can make an unknown host a registry
+            shown = "".join(c if " " <= c <= "~" else "?" for c in host[:200])
+            raise _Stop(_error(403, "DENIED", f"host `{shown}` is not a registry served here"))
+        return found
+
+    def _login(self, authorization: str | None, registry: Registry, now: float) -> str:
         """The principal the Basic credentials stand for, or a 401 with the challenge."""
         if not authorization:
             raise _Stop(_unauthorized(self._realm(registry), "authentication required"))
@@ -235,9 +239,7 @@ class RegistryGate:
             )
         return login.principal
 
-    def _realm(self, registry: Registry | None) -> str:
-        if registry is None:
-            return f'Basic realm="{self.config.realm}"'
+    def _realm(self, registry: Registry) -> str:
         domain = "amazonaws.com.cn" if registry.partition == "aws-cn" else "amazonaws.com"
         host = f"{registry.account}.dkr.ecr.{registry.region}.{domain}"
         return f'Basic realm="https://{host}/",service="ecr.amazonaws.com"'

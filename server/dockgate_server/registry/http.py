@@ -3,8 +3,11 @@
 `/auth` answers nginx's sub-request (always a GET) about the call it names in `X-Original-Method`
 and `X-Original-URI` (either missing: 403). nginx passes on only 401 and 403 (anything else becomes
 a 500), so every other refusal is a 403 carrying the real status in `X-Dockgate-Status` and the
-body. A 200 carries `X-Dockgate-Upstream-URI`, the target to proxy (the call without `mount` and
-`from` when a cross-repository mount may not happen): `auth_request_set` it and `proxy_pass` to it.
+body. nginx drops a sub-request's body, so a 401 or 403 also carries it in `X-Dockgate-Error`
+(with `X-Dockgate-Checks`, as Envoy answers): `auth_request_set` both and answer with them
+(examples/nginx.conf). A 200 carries `X-Dockgate-Upstream-URI`, the target to proxy (the call
+without `mount` and `from` when a cross-repository mount may not happen): `auth_request_set` it
+and `proxy_pass` to it.
 
 `/v2/_catalog` is answered here in full, because an auth sub-request cannot return a body: nginx
 proxies that path straight to this endpoint, with the Host, Authorization and X-Forwarded-For
@@ -38,6 +41,7 @@ import h11
 from dockgate_server.registry.gate import GateAnswer, GateRequest, Network, RegistryGate
 
 __all__ = [
+    "ERROR_HEADER",
     "LOOPBACK",
     "UPSTREAM_HEADER",
     "HttpAuthEndpoint",
@@ -48,6 +52,10 @@ log = logging.getLogger("dockgate.registry.http")
 
 LOOPBACK: tuple[Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 UPSTREAM_HEADER = "X-Dockgate-Upstream-URI"
+ERROR_HEADER = "X-Dockgate-Error"
+_MAX_ERROR_HEADER = 2048
+"""Bytes of error body copied into a header at most (nginx reads a sub-request's headers into
+one 4 KB buffer); a longer one is left out and nginx answers with its own"""
 _STATUS_HEADER = "X-Dockgate-Status"
 _MAX_HEAD = 16 * 1024
 """Bytes of request line and headers at most: a login token is about 2 KB."""
@@ -269,7 +277,7 @@ class HttpAuthEndpoint:
         if method is None or uri is None:
             # nginx's own method is always GET: without the original, a DELETE would pass as a pull
             message = "the auth request needs exactly one X-Original-Method and X-Original-URI"
-            return 403, _JSON_HEADERS, _error_body("DENIED", message)
+            return _with_error_header(403, _JSON_HEADERS, _error_body("DENIED", message))
         answer = self.gate.check(self._gate_request(method, uri, fields, peer))
         if answer.status == 200 and not answer.answered_here:
             headers = [(UPSTREAM_HEADER, answer.upstream_target), *answer.headers]
@@ -278,7 +286,7 @@ class HttpAuthEndpoint:
             # proxied on, the registry's own catalog would list every repository
             message = "the catalog is served by Dockgate's `/v2/_catalog`: route it there"
             headers = [(_STATUS_HEADER, "403"), *_JSON_HEADERS]
-            return 403, headers, _error_body("DENIED", message)
+            return _with_error_header(403, headers, _error_body("DENIED", message))
         return _for_nginx(answer)
 
     def _catalog(
@@ -327,7 +335,15 @@ def _for_nginx(answer: GateAnswer) -> _Answer:
     """401 and 403 as they are; any other refusal as a 403 naming the real status."""
     headers = [(_STATUS_HEADER, str(answer.status)), *answer.headers]
     status = answer.status if answer.status in (401, 403) else 403
-    return status, headers, answer.body
+    return _with_error_header(status, headers, answer.body)
+
+
+def _with_error_header(status: int, headers: _Headers, body: bytes) -> _Answer:
+    """The refusal with its body also in `X-Dockgate-Error`: nginx drops an auth sub-request's
+    body but can `auth_request_set` a header, and so answer with the body Envoy passes on."""
+    if len(body) <= _MAX_ERROR_HEADER and body.isascii() and b"\n" not in body:
+        headers = [*headers, (ERROR_HEADER, body.decode("ascii"))]
+    return status, headers, body
 
 
 def _head_size(request: h11.Request) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote_plus
 
 from dockgate_server.policy.arn import is_account_id
+from dockgate_server.policy.repository_name import is_repository_name
 
 __all__ = [
     "Check",
@@ -15,9 +17,12 @@ __all__ = [
     "Route",
     "RouteError",
     "RouteKind",
+    "host_key",
+    "host_without_port",
     "is_digest",
     "is_repository_name",
     "registry_from_host",
+    "registry_in",
     "route_request",
     "strip_mount",
 ]
@@ -62,13 +67,10 @@ _UPLOAD_METHODS: _Methods = {
     "DELETE": ("cancel upload", (_UPLOAD_PART,)),
 }
 
-_NAME_MIN = 2
-_NAME_MAX = 256
 _TAG_MAX = 128
 _SHOWN_MAX = 100
 """user input quoted in a message at most, in characters: a hostile path can be megabytes"""
 _LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_NAME_SEPARATORS = frozenset("._-")
 _LOWER_HEX = frozenset("0123456789abcdef")
 _TAG_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _TAG_REST = _TAG_FIRST | frozenset(".-")
@@ -255,6 +257,43 @@ def registry_from_host(host: str) -> Registry | None:
     return Registry(account, region, partition)
 
 
+def registry_in(account: str, region: str) -> Registry:
+    """The registry of `account` in `region`, in the partition the Region belongs to."""
+    return Registry(account, region, _partition_of(region))
+
+
+def host_key(host: str) -> str | None:
+    """A Host header as a configured host map keys it: lower case, no trailing dot, any port kept.
+
+    None when the text is no host name (`registry.example:5000`, `[::1]:5000`, `10.0.0.7`).
+    """
+    text = host.strip()
+    if not text.isascii():  # before lower-casing: `\u212a` (Kelvin) lower-cases to `k`
+        return None
+    text = text.lower()
+    if text.startswith("["):
+        name, bracket, port = text[1:].partition("]")
+        if not bracket or not _is_ipv6(name):
+            return None
+        name = f"[{name}]"
+    else:
+        name, colon, port = text.partition(":")
+        port = colon + port
+        name = name.removesuffix(".")  # `host.` is the same host, fully qualified
+        if not all(map(_is_label, name.split("."))):
+            return None
+    if port and not (port[0] == ":" and port[1:].isdigit() and len(port) <= 6):
+        return None
+    return name + port
+
+
+def host_without_port(key: str) -> str:
+    """A `host_key` without its port: what a map entry written without one matches."""
+    if key.startswith("["):
+        return key[: key.index("]") + 1]
+    return key.partition(":")[0]
+
+
 def strip_mount(target: str) -> str:
     """`target` without its `mount` and `from` query parameters, the others kept as written.
 
@@ -273,17 +312,6 @@ def strip_mount(target: str) -> str:
         return target
     remaining = "&".join(kept)
     return f"{path}?{remaining}" if remaining else path
-
-
-def is_repository_name(name: str) -> bool:
-    """`(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2 to 256 characters.
-
-    Scanned by hand, once per character: the pattern as a Python regex backtracks badly on
-    hostile names such as `a-a-a-…-a!`.
-    """
-    return _NAME_MIN <= len(name) <= _NAME_MAX and all(
-        _is_name_component(component) for component in name.split("/")
-    )
 
 
 def is_digest(text: str) -> bool:
@@ -352,19 +380,6 @@ def _method_of(methods: _Methods, verb: str, what: str) -> tuple[str, tuple[str,
 def _check_name(name: str) -> None:
     if not is_repository_name(name):
         raise RouteError(f"invalid repository name `{_shown(name)}`", 400, "NAME_INVALID")
-
-
-def _is_name_component(text: str) -> bool:
-    """`[a-z0-9]+(?:[._-][a-z0-9]+)*`: alphanumeric runs joined by single separators."""
-    after_alnum = False
-    for char in text:
-        if char in _LOWER_ALNUM:
-            after_alnum = True
-        elif char in _NAME_SEPARATORS and after_alnum:
-            after_alnum = False
-        else:
-            return False
-    return after_alnum  # also False when empty or ending in a separator
 
 
 def _check_reference(reference: str) -> None:
@@ -455,6 +470,14 @@ def _is_region(text: str) -> bool:
 
 def _is_label(text: str) -> bool:
     return 0 < len(text) <= 63 and all(char in _LOWER_ALNUM or char == "-" for char in text)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _partition_of(region: str) -> str:

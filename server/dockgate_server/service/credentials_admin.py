@@ -7,10 +7,12 @@ store's revision first), writes go through the admin's store thread like every o
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import grpc
 
@@ -31,9 +33,11 @@ from dockgate_server.credentials.tokens import (
     issue_token,
     new_signing_key,
 )
+from dockgate_server.engine.sessions import format_time
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.findings import PolicyError
 from dockgate_server.policy.parse import load_json
+from dockgate_server.policy.principal import CallerKind, parse_caller
 from dockgate_server.service.clock import ServerClock
 from dockgate_server.service.convert import context_from_wire
 from dockgate_server.service.errors import ServiceError, refusing
@@ -60,6 +64,9 @@ class CredentialsAdmin:
     _state: DecisionState | None
     _clock: ServerClock
     _on_write: Callable[[], None]
+    registry_region: str | None = None
+    """the registry's Region (`--registry-region`): a login's `aws:RequestedRegion`; None: not
+    known, and the key is absent (a Region-fencing SCP then refuses every login, as it should)"""
 
     async def _run(
         self, context: Context, work: Callable[[Store], T], *, target: bool = False
@@ -152,10 +159,16 @@ class CredentialsAdmin:
     async def GetLoginPassword(
         self, request: admin_pb2.GetLoginPasswordRequest, context: Context
     ) -> admin_pb2.LoginPasswordResponse:
+        _check_login_principal(request.principal)
         snapshot = await self._fresh_snapshot(context)
         now = self._clock.now()
-        wire_context = context_from_wire(request.context)
-        _refusals(lambda: check_login(snapshot, request.principal, wire_context, now))
+        # what AWS sets on GetAuthorizationToken; a value the caller passes wins (an admin front
+        # end that logs people in knows their address better than this connection does)
+        login_context = {
+            **self._login_context(context, now),
+            **context_from_wire(request.context),
+        }
+        _refusals(lambda: check_login(snapshot, request.principal, login_context, now))
         key = await self._run(context, self._current_key)
         self._on_write()  # a first key may have been written
         session = snapshot.credentials.sessions.get(request.principal)
@@ -215,6 +228,20 @@ class CredentialsAdmin:
             principal=login.principal, expires_at=login.expires_at
         )
 
+    def _login_context(self, context: Context, now: float) -> dict[str, str]:
+        """The keys AWS sets on a GetAuthorizationToken call, as far as this call knows them."""
+        keys = {
+            "aws:CurrentTime": format_time(now),
+            "aws:EpochTime": str(int(now)),
+            "aws:SecureTransport": "true" if _is_tls(context) else "false",
+        }
+        if self.registry_region is not None:
+            keys["aws:RequestedRegion"] = self.registry_region
+        address = _peer_address(context.peer())
+        if address is not None:
+            keys["aws:SourceIp"] = address
+        return keys
+
     def _state_poll_interval(self) -> float:
         return self._state.poll_interval if self._state is not None else 0.0
 
@@ -249,6 +276,44 @@ class CredentialsAdmin:
                 f"the snapshot did not reach revision {revision} within {_FRESHNESS:g} s",
             )
         return snapshot
+
+
+def _check_login_principal(principal: str) -> None:
+    """IAM: a role acts only through its sessions, so a bare role ARN never calls
+    GetAuthorizationToken (its sessions do: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME`)."""
+    try:
+        caller = parse_caller(principal)
+    except ValueError as problem:
+        raise _invalid("principal", str(problem)) from None
+    if caller.kind is CallerKind.ROLE:
+        raise _invalid(
+            "principal",
+            f"principal `{principal}` is a role, which cannot log in: "
+            "assume it and log in as the session",
+        )
+
+
+def _is_tls(context: Context) -> bool:
+    security = context.auth_context().get("transport_security_type", ())
+    return b"ssl" in security
+
+
+def _peer_address(peer: str) -> str | None:
+    """The IP address of a gRPC peer (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`), or None."""
+    scheme, _, rest = unquote(peer).partition(":")
+    if scheme == "ipv4":
+        host = rest.rpartition(":")[0]
+    elif scheme == "ipv6" and rest.startswith("["):
+        host = rest[1 : rest.find("]")]
+    else:
+        return None  # a Unix socket, or nothing known: the key stays absent
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # a dual-stack socket's view of an IPv4 client
+    return str(address)
 
 
 def _refusals(work: Callable[[], T]) -> T:

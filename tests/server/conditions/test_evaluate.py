@@ -513,9 +513,10 @@ VARIABLES: list[VariableRow] = [
         },
         False,
     ),
-    # Bool takes variables (§12 item 15)
-    ("Bool", ("${aws:PrincipalTag/flag}",), {"aws:principaltag/flag": "true", "k": "TRUE"}, True),
-    ("Bool", ("${aws:PrincipalTag/flag}",), {"aws:principaltag/flag": "false", "k": "true"}, False),
+    # Bool takes none (§5.2, §12 item 15): a tag saying `true` does not make the condition true
+    ("Bool", ("${aws:PrincipalTag/flag}",), {"aws:principaltag/flag": "true", "k": "TRUE"}, False),
+    ("Bool", ("${aws:PrincipalTag/flag}",), {"aws:principaltag/flag": "true", "k": "true"}, False),
+    ("Bool", ("${aws:PrincipalTag/flag}",), {"k": "${aws:PrincipalTag/flag}"}, False),
     ("StringEqualsIgnoreCase", ("${aws:PrincipalTag/team}",), {TAG: "Red", "k": "RED"}, True),
     # Numeric, Date, IP and Binary values take none: `${…}` is text that does not convert
     (

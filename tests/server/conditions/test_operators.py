@@ -460,9 +460,9 @@ def test_negated_operators_are_those_of_section_4_1(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(OPERATORS))
-def test_variables_only_in_string_arn_and_bool(name: str) -> None:
-    # semantics §4.4 / §5.2: variables in String*, Arn* and Bool values only
-    takes_variables = name.startswith(("String", "Arn")) or name == "Bool"
+def test_variables_only_in_string_and_arn(name: str) -> None:
+    # semantics §4.4 / §5.2: variables in String* and Arn* values only, never in Bool
+    takes_variables = name.startswith(("String", "Arn"))
     assert OPERATORS[name].variables is takes_variables
 
 

@@ -15,7 +15,13 @@ from dockgate_server.policy.model import (
     PolicyKind,
     SetQualifier,
 )
-from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
+from dockgate_server.policy.parse import (
+    MAX_JSON_DEPTH,
+    JsonDepthError,
+    load_json,
+    parse_policy,
+    validate_policy,
+)
 from dockgate_server.policy.principal import EntryKind
 
 NAME = "ci-push"
@@ -85,6 +91,8 @@ CASES: list[tuple[PolicyKind, object, str, str]] = [
     (IDENTITY, {**policy(IDENTITY), "statement": []}, "/statement", "`statement`"),
     (IDENTITY, {**policy(IDENTITY), "a/b": 1}, "/a~1b", "`a/b`"),
     (IDENTITY, {"Version": V}, "", "statement"),
+    # IAM: "A JSON policy must include a statement", and `[]` includes none, for every kind
+    *[(kind, {"Version": V, "Statement": []}, "/Statement", "statement") for kind in PolicyKind],
     (IDENTITY, policy(IDENTITY, version="2012-10-18"), "/Version", "2012-10-18"),
     (IDENTITY, policy(IDENTITY, version="2012-10-17 "), "/Version", "version"),
     (IDENTITY, policy(IDENTITY, version=2012), "/Version", "string"),
@@ -472,7 +480,15 @@ def test_validation_error(kind: PolicyKind, document: object, pointer: str, frag
 NOT_ERRORS: list[tuple[PolicyKind, object]] = [
     (IDENTITY, policy(IDENTITY, version="2008-10-17")),
     (IDENTITY, {"Statement": [statement(IDENTITY)]}),
-    (IDENTITY, {"Version": V, "Id": "my-id", "Statement": []}),
+    (IDENTITY, {"Version": V, "Id": "my-id", "Statement": [statement(IDENTITY)]}),
+    # §2.4: a name no action has is an unknown action, accepted (a fleet exported from AWS)
+    (IDENTITY, one(IDENTITY, Action="s3:GetObject,PutObject")),
+    (IDENTITY, one(IDENTITY, Action=["ecr:BatchGetImage", "ecr:Get-Image", "ecr:Pull!"])),
+    (SCP, one(SCP, Action=DROP, NotAction="ecr:Put.Image")),
+    (RCP, one(RCP, Action="ecr:Delete,Put")),
+    (REPOSITORY, one(REPOSITORY, Action="ecr:BatchGetImage;PutImage")),
+    # §2.5: a wildcard in the resource-type word is accepted and matches nothing
+    (IDENTITY, one(IDENTITY, Resource=f"arn:aws:ecr:us-east-1:{OWNER}:*/team-a/app")),
     (IDENTITY, one(IDENTITY, Effect="Deny")),
     (IDENTITY, one(IDENTITY, Action="*")),
     (IDENTITY, one(IDENTITY, Action="ECR:batchgetimage")),
@@ -774,9 +790,13 @@ def test_statement_lists_are_normalised() -> None:
     assert second.not_resource
 
 
-def test_empty_statement_list_parses_to_nothing() -> None:
-    parsed = parse_policy({"Version": V, "Statement": []}, kind=IDENTITY, name=NAME)
-    assert parsed.statements == ()
+@pytest.mark.parametrize("kind", list(PolicyKind))
+def test_empty_statement_list_is_refused(kind: PolicyKind) -> None:
+    with pytest.raises(PolicyError) as raised:
+        parse_policy({"Version": V, "Statement": []}, kind=kind, name=NAME)
+    assert [(f.pointer, f.message) for f in raised.value.errors] == [
+        ("/Statement", "must hold at least one statement")
+    ]
 
 
 def test_version_and_id() -> None:
@@ -926,6 +946,25 @@ WARNING_CASES = [
     (IDENTITY, condition(IDENTITY, {"StringEquals": {"k": []}}), f"{C0}/StringEquals/k"),
     (IDENTITY, condition(IDENTITY, {"ForAnyValue:Null": {"k": "true"}}), f"{C0}/ForAnyValue:Null"),
     (IDENTITY, condition(IDENTITY, {"NumericEquals": {"k": "ten"}}), f"{C0}/NumericEquals/k"),
+    # §2.4: unknown actions are accepted and pointed out
+    (IDENTITY, one(IDENTITY, Action="s3:GetObject,PutObject"), f"{S0}/Action"),
+    (IDENTITY, one(IDENTITY, Action=["ecr:BatchGetImage", "ecr:Get-Image"]), f"{S0}/Action/1"),
+    (IDENTITY, one(IDENTITY, Action="ecr:NoSuchAction"), f"{S0}/Action"),
+    (IDENTITY, one(IDENTITY, Action="ecr:Pull*"), f"{S0}/Action"),
+    # §4.4, §12 item 15: `Bool` values are never variables
+    (IDENTITY, condition(IDENTITY, {"Bool": {"k": "${aws:PrincipalTag/flag}"}}), f"{C0}/Bool/k"),
+    # §2.5: a wildcard in the resource-type word matches nothing
+    (
+        IDENTITY,
+        one(IDENTITY, Resource=f"arn:aws:ecr:us-east-1:{OWNER}:*/team-a/app"),
+        f"{S0}/Resource",
+    ),
+    (IDENTITY, one(IDENTITY, Resource="arn:aws:ecr:*:*:repo*/app"), f"{S0}/Resource"),
+    (
+        IDENTITY,
+        one(IDENTITY, Resource="arn:aws:ecr:*:*:reposit?ry/${aws:username}"),
+        f"{S0}/Resource",
+    ),
 ]
 
 
@@ -933,3 +972,75 @@ WARNING_CASES = [
 def test_validation_warning(kind: PolicyKind, document: object, pointer: str) -> None:
     assert _errors(document, kind) == ()
     assert any(f.pointer == pointer for f in _warnings(document, kind))
+
+
+WARNING_MESSAGES = [
+    (
+        one(IDENTITY, Action="s3:GetObject,PutObject"),
+        "`s3:GetObject,PutObject` holds characters no action has",
+    ),
+    (one(IDENTITY, Action="ecr:NoSuchAction"), "`ecr:NoSuchAction` names no ECR action"),
+    (
+        condition(IDENTITY, {"Bool": {"k": "${aws:SecureTransport}"}}),
+        "`Bool` takes no policy variables",
+    ),
+    (one(IDENTITY, Resource="arn:aws:ecr:*:*:*/app"), "wildcard in its resource type"),
+]
+
+
+@pytest.mark.parametrize(("document", "fragment"), WARNING_MESSAGES)
+def test_warning_says_why(document: object, fragment: str) -> None:
+    assert any(fragment in f.message for f in _warnings(document, IDENTITY))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        one(IDENTITY, Action=["ecr:BatchGetImage", "ECR:getdownloadurlforlayer", "ecr:*", "s3:X"]),
+        one(IDENTITY, Action="ecr:Batch*"),
+        one(IDENTITY, Resource=["arn:aws:ecr:*:*:*", "arn:aws:ecr:*:*:repository/*"]),
+        one(IDENTITY, Resource="arn:aws:ecr:*:*:repository/${aws:username}*"),
+        condition(IDENTITY, {"Bool": {"aws:SecureTransport": "true"}}),
+        condition(IDENTITY, {"StringEquals": {"k": "${aws:username}"}}),
+    ],
+)
+def test_no_warning_for_known_actions_types_and_values(document: object) -> None:
+    assert _warnings(document, IDENTITY) == []
+
+
+# -- JSON nesting (issue 11 item 12): bounded before a parser recurses ---------------------------
+
+
+def test_nesting_up_to_the_limit_loads() -> None:
+    depth = MAX_JSON_DEPTH
+    assert load_json("[" * depth + "]" * depth) == _nested(depth)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+def test_deeper_nesting_is_refused_naming_the_limit(depth: int) -> None:
+    with pytest.raises(JsonDepthError, match=f"deeper than {MAX_JSON_DEPTH} levels"):
+        load_json('{"Statement": ' + "[" * depth + "]" * depth + "}")
+
+
+def test_the_depth_error_is_a_value_error_as_callers_expect() -> None:
+    with pytest.raises(ValueError, match="levels"):
+        load_json(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = json.dumps({"Sid": "[" * 500 + '\\"{' * 100, "list": [[["x"]]]})
+    assert load_json(text)["list"] == [[["x"]]]
+
+
+def test_mixed_nesting_counts_objects_and_arrays() -> None:
+    text = '{"a": [' * (MAX_JSON_DEPTH // 2) + "1" + "]}" * (MAX_JSON_DEPTH // 2)
+    assert isinstance(load_json(text), dict)
+    with pytest.raises(JsonDepthError):
+        load_json("[" + text + "]")
+
+
+def _nested(depth: int) -> object:
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value

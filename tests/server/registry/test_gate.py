@@ -156,11 +156,15 @@ def test_no_credentials_is_401_with_the_ecr_challenge() -> None:
     assert decisions.calls == []
 
 
-def test_unknown_registry_challenges_with_the_configured_realm() -> None:
-    gate = make_gate(config=GateConfig(realm="registry.example"))
+def test_a_mapped_host_challenges_with_its_registry_realm() -> None:
+    other = Registry("444455556666", "cn-north-1", "aws-cn")
+    gate = make_gate(config=GateConfig(hosts={"registry.example": other}))
     answer = ask(gate, "GET", "/v2/", "", host="registry.example")
     assert answer.status == 401
-    assert header(answer, "WWW-Authenticate") == 'Basic realm="registry.example"'
+    assert header(answer, "WWW-Authenticate") == (
+        'Basic realm="https://444455556666.dkr.ecr.cn-north-1.amazonaws.com.cn/",'
+        'service="ecr.amazonaws.com"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -378,35 +382,91 @@ def test_the_normal_path_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
 # -- registries -----------------------------------------------------------------------------------
 
 
-def test_the_registry_comes_from_the_host_name_without_configuration() -> None:
-    decisions = FakeDecisions(allowed={(PULL, "app")})
-    gate = make_gate(decisions, config=GateConfig())
-    other = "444455556666.dkr.ecr.eu-west-1.amazonaws.com"
-    answer = ask(gate, "GET", "/v2/app/manifests/latest", host=other)
-    assert answer.status == 403
-    assert decisions.checked == [(PULL, arn("app", "444455556666", "eu-west-1"))]
-    assert ask(gate, "GET", "/v2/app/manifests/latest", host=f"{HOST}:443").status == 200
-    challenge = ask(gate, "GET", "/v2/", "", host=other)
-    assert header(challenge, "WWW-Authenticate") == (
-        f'Basic realm="https://{other}/",service="ecr.amazonaws.com"'
-    )
+def test_without_configuration_the_host_name_never_names_the_account() -> None:
+    # issue 11 item 16: `Host: 444455556666.dkr.ecr…` used to read that account's repositories
+    decisions = FakeDecisions(allowed={(PULL, arn("app", "444455556666", "eu-west-1"))})
+    logins = FakeLogins()
+    gate = make_gate(decisions, logins=logins, config=GateConfig())
+    for host in ("444455556666.dkr.ecr.eu-west-1.amazonaws.com", HOST, "registry.example"):
+        for authorization in (basic(), ""):
+            answer = ask(gate, "GET", "/v2/app/manifests/latest", authorization, host=host)
+            assert answer.status == 403, host
+            assert error(answer)["code"] == "DENIED"
+            assert f"host `{host}` is not a registry served here" in str(error(answer)["message"])
+            assert header(answer, "WWW-Authenticate") is None
+    assert decisions.calls == []
+    assert logins.calls == []  # refused before any credential is looked at
 
 
 def test_the_configured_registry_wins_over_the_host_name() -> None:
     decisions = FakeDecisions(allowed={(PULL, "app")})
     gate = make_gate(decisions)
-    answer = ask(gate, "GET", "/v2/app/manifests/latest", host="registry.internal:5000")
-    assert answer.status == 200
-    assert decisions.checked == [(PULL, arn("app"))]
+    for host in ("registry.internal:5000", "444455556666.dkr.ecr.eu-west-1.amazonaws.com", ""):
+        answer = ask(gate, "GET", "/v2/app/manifests/latest", host=host)
+        assert answer.status == 200
+    assert decisions.checked == [(PULL, arn("app"))] * 3
 
 
-def test_an_unknown_registry_is_denied() -> None:
+OTHER = Registry("444455556666", "eu-west-1")
+MAPPED = GateConfig(
+    hosts={"registry.example": REGISTRY, "other.example:5000": OTHER, "[::1]:8443": OTHER}
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "registry"),
+    [
+        ("registry.example", REGISTRY),
+        ("REGISTRY.Example.", REGISTRY),
+        ("registry.example:443", REGISTRY),  # an entry without a port takes any port
+        (" registry.example ", REGISTRY),
+        ("other.example:5000", OTHER),
+        ("[::1]:8443", OTHER),
+    ],
+)
+def test_a_mapped_host_names_its_registry(host: str, registry: Registry) -> None:
     decisions = FakeDecisions(allowed={(PULL, "app")})
-    gate = make_gate(decisions, config=GateConfig())
-    answer = ask(gate, "GET", "/v2/app/manifests/latest", host="registry.example")
+    answer = ask(make_gate(decisions, config=MAPPED), "GET", "/v2/app/manifests/latest", host=host)
+    expected = arn("app", registry.account, registry.region)
+    assert decisions.checked == [(PULL, expected)]
+    assert answer.status == (200 if registry == REGISTRY else 403)
+    assert decisions.calls[0][3]["aws:RequestedRegion"] == registry.region
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "444455556666.dkr.ecr.eu-west-1.amazonaws.com",
+        HOST,
+        "other.example",  # its entry names a port
+        "other.example:5001",
+        "registry.example.evil",
+        "evil.registry.example",
+        "[::1]",
+        "[::1]:8444",
+        "registry.example:http",
+        "registry example",
+        "",
+        "r\u212aegistry.example",
+    ],
+)
+def test_a_host_outside_the_map_is_refused(host: str) -> None:
+    decisions = FakeDecisions(allowed={(PULL, "app")})
+    logins = FakeLogins()
+    gate = make_gate(decisions, logins=logins, config=MAPPED)
+    answer = ask(gate, "GET", "/v2/app/manifests/latest", host=host)
     assert answer.status == 403
-    assert "`registry.example` names no registry" in str(error(answer)["message"])
-    assert decisions.calls == []
+    assert error(answer)["code"] == "DENIED"
+    assert "is not a registry served here" in str(error(answer)["message"])
+    assert (decisions.calls, logins.calls) == ([], [])
+
+
+def test_a_refused_host_is_shown_printable_and_short() -> None:
+    host = "\x7f" + "h" * 500
+    answer = ask(make_gate(config=MAPPED), "GET", "/v2/", host=host)
+    message = str(error(answer)["message"])
+    assert "?" + "h" * 199 + "`" in message
+    assert all(" " <= c <= "~" for c in message)
 
 
 # -- mounts ---------------------------------------------------------------------------------------

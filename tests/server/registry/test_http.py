@@ -21,7 +21,13 @@ from dockgate_server.registry.gate import (
     RegistryGate,
     parse_networks,
 )
-from dockgate_server.registry.http import UPSTREAM_HEADER, HttpAuthEndpoint, start_http_auth
+from dockgate_server.registry.http import (
+    ERROR_HEADER,
+    UPSTREAM_HEADER,
+    HttpAuthEndpoint,
+    start_http_auth,
+)
+from tests.server.registry.test_envoy import call, check_request, headers_of
 from tests.server.registry.test_gate import (
     CHALLENGE,
     DIGEST,
@@ -511,3 +517,81 @@ def test_a_broken_gate_is_a_500_and_the_server_goes_on(caplog: pytest.LogCapture
     serve(gate, scenario)
     assert [record.message for record in caplog.records] == ["http auth request failed"] * 2
     assert basic() not in caplog.text
+
+
+# -- refusals nginx can pass on as Envoy does (issue 11 item 21) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "uri", "authorization"),
+    [
+        ("PUT", "/v2/app/manifests/v1", None),  # denied by policy: 403
+        ("GET", "/v2/", ""),  # no credentials: 401
+        ("GET", "/v2/", basic("expired")),  # a rejected token: 401 with a detail
+        ("DELETE", f"/v2/app/blobs/{DIGEST}", None),  # not a registry call: 405 as a 403
+    ],
+)
+def test_a_refusal_carries_its_body_and_checks_in_headers_as_envoy_answers(
+    method: str, uri: str, authorization: str | None
+) -> None:
+    gate = make_gate(FakeDecisions(allowed={(PULL, "app")}))
+    (envoy,) = call(gate, check_request(method, uri, authorization))
+    denied = envoy.denied_response
+    envoy_headers = headers_of(denied.headers)
+    replies: list[Reply] = []
+
+    async def scenario(port: int) -> None:
+        replies.append(await ask(port, method, uri, authorization))
+
+    serve(gate, scenario)
+    (reply,) = replies
+    assert reply.status in (401, 403)
+    assert reply.headers[ERROR_HEADER.lower()].encode() == reply.body
+    assert reply.body.decode() == denied.body
+    assert reply.headers[CHECKS_HEADER.lower()] == envoy_headers[CHECKS_HEADER]
+    assert reply.headers["content-type"] == envoy_headers["Content-Type"]
+
+
+def test_a_refusal_without_the_original_call_carries_its_body_too() -> None:
+    async def scenario(port: int) -> None:
+        client = await Client.open(port)
+        try:
+            reply = await client.request("GET", "/auth", {"Authorization": basic()})
+        finally:
+            await client.close()
+        assert reply.status == 403
+        assert reply.headers[ERROR_HEADER.lower()].encode() == reply.body
+
+    serve(make_gate(), scenario)
+
+
+def test_an_allowed_call_carries_no_error_header() -> None:
+    async def scenario(port: int) -> None:
+        reply = await ask(port, "GET", "/v2/app/manifests/latest")
+        assert reply.status == 200
+        assert ERROR_HEADER.lower() not in reply.headers
+
+    serve(make_gate(FakeDecisions(allowed={(PULL, "app")})), scenario)
+
+
+class WordyGate(RegistryGate):
+    """A gate whose refusals hold a body of `size` bytes."""
+
+    size = 0
+
+    def check(self, request: GateRequest) -> GateAnswer:
+        body = json.dumps({"errors": [{"code": "DENIED", "message": "x" * self.size}]}).encode()
+        return GateAnswer(403, (), body[: self.size] if len(body) > self.size else body, "")
+
+
+@pytest.mark.parametrize(("size", "in_header"), [(2048, True), (2049, False)])
+def test_an_error_body_too_long_for_a_header_is_left_to_nginx(size: int, in_header: bool) -> None:
+    gate = WordyGate(FakeLogins(), FakeDecisions(), list, GateConfig(registry=REGISTRY))
+    gate.size = size
+
+    async def scenario(port: int) -> None:
+        reply = await ask(port, "PUT", "/v2/app/manifests/v1")
+        assert (reply.status, len(reply.body)) == (403, size)
+        assert (ERROR_HEADER.lower() in reply.headers) is in_header
+
+    serve(gate, scenario)

@@ -510,9 +510,68 @@ def test_public_names() -> None:
         "Route",
         "RouteError",
         "RouteKind",
+        "host_key",
+        "host_without_port",
         "is_digest",
         "is_repository_name",
         "registry_from_host",
+        "registry_in",
         "route_request",
         "strip_mount",
     ]
+
+
+@pytest.mark.parametrize(
+    ("host", "key", "without_port"),
+    [
+        ("registry.example", "registry.example", "registry.example"),
+        ("Registry.EXAMPLE.", "registry.example", "registry.example"),
+        (" registry.example:5000 ", "registry.example:5000", "registry.example"),
+        ("10.0.0.7:80", "10.0.0.7:80", "10.0.0.7"),
+        ("[::1]:5000", "[::1]:5000", "[::1]"),
+        ("[2001:DB8::1]", "[2001:db8::1]", "[2001:db8::1]"),
+        ("localhost", "localhost", "localhost"),
+    ],
+)
+def test_host_key(host: str, key: str, without_port: str) -> None:
+    assert routes.host_key(host) == key
+    assert routes.host_without_port(key) == without_port
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        ".",
+        "registry..example",
+        "registry_example",
+        "registry example",
+        "registry.example:",
+        "registry.example:port",
+        "registry.example:1234567",
+        "registry.example/v2",
+        "user@registry.example",
+        "[::1",
+        "[not-an-address]:5000",
+        "::1",
+        "\u212aey.example",
+        "r\u00e9gistry.example",
+    ],
+)
+def test_host_key_refuses_what_is_no_host(host: str) -> None:
+    assert routes.host_key(host) is None
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")],
+)
+def test_registry_in_takes_the_partition_of_its_region(region: str, partition: str) -> None:
+    assert routes.registry_in(ACCOUNT, region) == Registry(ACCOUNT, region, partition)
+
+
+def test_registry_in_validates_account_and_region() -> None:
+    with pytest.raises(ValueError, match="not 12 digits"):
+        routes.registry_in("1234", "us-east-1")
+    with pytest.raises(ValueError, match="not a Region name"):
+        routes.registry_in(ACCOUNT, "useast1")

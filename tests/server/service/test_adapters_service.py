@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 from pathlib import Path
 
 import grpc
@@ -26,14 +27,16 @@ ADAPTERS = (
 )
 
 
-def _check(server: RunningServer, method: str, path: str, password: str) -> int:
+def _check(
+    server: RunningServer, method: str, path: str, password: str, host: str = "registry.example"
+) -> int:
     """Envoy's ext_authz Check on the decision port; the HTTP status it tells Envoy to answer."""
     credentials = base64.b64encode(f"AWS:{password}".encode()).decode()
     request = external_auth_pb2.CheckRequest()
     http_request = request.attributes.request.http
     http_request.method = method
     http_request.path = path
-    http_request.host = "registry.example"
+    http_request.host = host
     http_request.headers["authorization"] = f"Basic {credentials}"
     request.attributes.source.address.socket_address.address = "127.0.0.1"
     with grpc.insecure_channel(server.decision) as channel:
@@ -90,3 +93,32 @@ def test_adapter_settings_are_checked_before_serving(tmp_path: Path) -> None:
         start_server(tmp_path, "--envoy", "--trusted-proxy", "nowhere")
     with pytest.raises(RuntimeError, match="--http-auth-listen `nonsense`: expected HOST:PORT"):
         start_server(tmp_path, "--http-auth-listen", "nonsense")
+
+
+@pytest.mark.parametrize(
+    "adapters", [("--envoy",), ("--http-auth-listen", "127.0.0.1:0"), ADAPTERS[:3]]
+)
+def test_the_adapters_refuse_to_start_without_their_registry(
+    tmp_path: Path, adapters: tuple[str, ...]
+) -> None:
+    # issue 11 item 16: without an account the Host header would choose one, and a client can
+    # send any Host
+    expected = (
+        "dockgate: the registry adapters need --registry-account and --registry-region, "
+        "or --registry-host HOST=ACCOUNT:REGION"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        start_server(tmp_path, *adapters)
+
+
+def test_the_host_header_does_not_choose_the_account(tmp_path: Path) -> None:
+    server = start_server(tmp_path, *ADAPTERS)
+    try:
+        with AdminClient(server.admin, TOKEN) as admin:
+            password = admin.get_login_password(PUSHER).password
+        allowed, denied = "/v2/team-a/app/manifests/v1", "/v2/team-b/app/manifests/v1"
+        for host in ("444455556666.dkr.ecr.us-east-1.amazonaws.com", "registry.example", ""):
+            assert _check(server, "PUT", allowed, password, host) == 200
+            assert _check(server, "PUT", denied, password, host) == 403
+    finally:
+        assert server.stop() == 0
