@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto run test lint typecheck check unit bench bench-glob bench-engine bench-load clean
+.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,10 +33,13 @@ typecheck: $(STAMP) ## mypy --strict over server, client and tests
 unit: $(STAMP) ## the whole pytest suite (conformance corpora included)
 	$(BIN)/pytest
 
+readme: $(STAMP) ## run every README snippet in order on a fresh clone (READMEFLAGS=--worktree: uncommitted work)
+	$(BIN)/python -m tests.readme.run_readme $(READMEFLAGS)
+
 run: $(STAMP) ## serve decisions on 127.0.0.1:50051 (admin :50052, metrics :9464), sample fleet in .dockgate/
 	$(BIN)/dockgate serve --data-dir .dockgate
 
-test: lint typecheck unit ## everything CI runs: lint, type checks, the whole suite
+test: lint typecheck unit readme ## everything CI runs: lint, type checks, the whole suite, the README
 
 check: test ## alias of test
 
