@@ -29,8 +29,16 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0
 RETRIES = 3
-"""Attempts after the first, only for UNAVAILABLE: the request never reached a server that
-decided it, and a decision has no side effects."""
+"""Attempts after the first, only when no server decided the request (a decision has no side
+effects): UNAVAILABLE (it never reached one), RESOURCE_EXHAUSTED (one was overloaded and refused
+it) and CANCELLED (gRPC dropped it unanswered: its own shedding under load, or a server stopping;
+a call this client cancels raises no status)."""
+_RETRIED = frozenset(
+    (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
+)
+_OVERLOAD_PAUSE = 4.0
+"""An overloaded server is given longer backoffs than an unreachable one: retrying at once
+would add to its load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +100,10 @@ def _batch_results(
     return results
 
 
-def _backoff(attempt: int) -> float:
+def _backoff(attempt: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> float:
     jitter: float = 0.5 + random.random() / 2
-    return min(1.0, 0.05 * 2.0**attempt) * jitter
+    scale = _OVERLOAD_PAUSE if code is not grpc.StatusCode.UNAVAILABLE else 1.0
+    return min(scale, 0.05 * scale * 2.0**attempt) * jitter
 
 
 class Client:
@@ -167,9 +176,9 @@ class Client:
                 return method(request, timeout=max(0.001, deadline - time.monotonic()))
             except grpc.RpcError as error:
                 failure = from_rpc_error(error)
-            if failure.code is not grpc.StatusCode.UNAVAILABLE or attempt >= RETRIES:
+            if failure.code not in _RETRIED or attempt >= RETRIES:
                 raise failure
-            pause = _backoff(attempt)
+            pause = _backoff(attempt, failure.code)
             if time.monotonic() + pause >= deadline:
                 raise failure
             time.sleep(pause)
@@ -253,9 +262,9 @@ class AsyncClient:
                 return await method(request, timeout=max(0.001, deadline - time.monotonic()))
             except grpc.RpcError as error:
                 failure = from_rpc_error(error)
-            if failure.code is not grpc.StatusCode.UNAVAILABLE or attempt >= RETRIES:
+            if failure.code not in _RETRIED or attempt >= RETRIES:
                 raise failure
-            pause = _backoff(attempt)
+            pause = _backoff(attempt, failure.code)
             if time.monotonic() + pause >= deadline:
                 raise failure
             await asyncio.sleep(pause)

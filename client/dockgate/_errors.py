@@ -12,6 +12,7 @@ __all__ = [
     "InternalError",
     "InvalidRequestError",
     "NotFoundError",
+    "OverloadedError",
     "RevisionNotReachedError",
     "TimeoutError",
     "UnauthenticatedError",
@@ -66,6 +67,11 @@ class UnavailableError(DockgateError):
     """The server could not be reached (after the retries)."""
 
 
+class OverloadedError(DockgateError):
+    """The server was too busy to decide the call (RESOURCE_EXHAUSTED, reason `OVERLOADED`): never
+    a decision. The client retries it with backoff before raising this."""
+
+
 class TimeoutError(DockgateError):
     """The deadline passed."""
 
@@ -86,6 +92,7 @@ _BY_CODE: dict[grpc.StatusCode, type[DockgateError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: TimeoutError,
     grpc.StatusCode.INTERNAL: InternalError,
     grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: OverloadedError,
 }
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -153,6 +154,20 @@ def _build_parser() -> argparse.ArgumentParser:
         default=100_000,
         help="decisions each process keeps in its decision cache; 0 turns the cache off "
         "(default: %(default)s)",
+    )
+    run.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="calls each process holds in its decision handlers; more are refused at once with "
+        "RESOURCE_EXHAUSTED (default: 1000)",
+    )
+    run.add_argument(
+        "--max-queued",
+        type=int,
+        metavar="N",
+        help="calls gRPC holds for each process before it sheds them; 0: gRPC's own default "
+        "(default: 256)",
     )
     run.add_argument("--tls-cert", help="PEM certificate chain: serve TLS on both ports")
     run.add_argument("--tls-key", help="PEM private key of --tls-cert")
@@ -392,6 +407,10 @@ def _serve(arguments: argparse.Namespace) -> int:
         sweep_interval=max(0.05, arguments.sweep_interval),
         adapters=adapters,
     )
+    if arguments.max_in_flight is not None:
+        config = replace(config, max_in_flight=max(1, arguments.max_in_flight))
+    if arguments.max_queued is not None:
+        config = replace(config, max_queued=max(0, arguments.max_queued))
     try:
         return serve(config)
     except (StoreError, AdminTokenError) as problem:  # both raised before anything listens

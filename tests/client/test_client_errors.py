@@ -54,6 +54,7 @@ def test_all_is_pinned() -> None:
         "LoginPassword",
         "NotFoundError",
         "Outcome",
+        "OverloadedError",
         "Reason",
         "RevisionNotReachedError",
         "Session",
@@ -69,7 +70,7 @@ def test_all_is_pinned() -> None:
 
 def test_every_error_is_a_dockgate_error_and_none_is_a_grpc_error() -> None:
     errors = [getattr(dockgate, name) for name in dockgate.__all__ if name.endswith("Error")]
-    assert len(errors) == 10
+    assert len(errors) == 11
     for error in errors:
         assert issubclass(error, dockgate.DockgateError)
         assert issubclass(error, Exception)
@@ -102,7 +103,7 @@ def counted_retries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The retry attempts the client makes, without waiting between them."""
     attempts: list[int] = []
 
-    def backoff(attempt: int) -> float:
+    def backoff(attempt: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> float:
         attempts.append(attempt)
         return 0.0
 
@@ -237,6 +238,8 @@ class _FailedCall(grpc.RpcError):
         (grpc.StatusCode.UNAVAILABLE, "", dockgate.UnavailableError),
         (grpc.StatusCode.DEADLINE_EXCEEDED, "", dockgate.TimeoutError),
         (grpc.StatusCode.INTERNAL, "INTERNAL_FAILURE", dockgate.InternalError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED", dockgate.OverloadedError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "", dockgate.OverloadedError),
         (grpc.StatusCode.CANCELLED, "", dockgate.DockgateError),
         (grpc.StatusCode.UNKNOWN, "", dockgate.DockgateError),
     ],

@@ -52,6 +52,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A login password that does not verify: metadata `rejection` says why (expired, revoked, ...)."""
     INVALID_CREDENTIAL_REQUEST: _ErrorReason.ValueType  # 17
     """A credentials call with a field STS would reject (a duration, a name, a tag); names the field."""
+    OVERLOADED: _ErrorReason.ValueType  # 18
+    """The server is at its limit of calls in flight, or the call's deadline is too near to answer
+    in time (RESOURCE_EXHAUSTED): never a decision; retry with backoff.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper): ...
 
@@ -83,4 +87,8 @@ INVALID_CREDENTIALS: ErrorReason.ValueType  # 16
 """A login password that does not verify: metadata `rejection` says why (expired, revoked, ...)."""
 INVALID_CREDENTIAL_REQUEST: ErrorReason.ValueType  # 17
 """A credentials call with a field STS would reject (a duration, a name, a tag); names the field."""
+OVERLOADED: ErrorReason.ValueType  # 18
+"""The server is at its limit of calls in flight, or the call's deadline is too near to answer
+in time (RESOURCE_EXHAUSTED): never a decision; retry with backoff.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -138,7 +138,7 @@ def build_request(
     derived.update(store_keys or {})
     ignored: tuple[str, ...] = ()
     if from_store and supplied:
-        ignored = tuple(key for key in supplied if _is_pinned(key, caller, issued_session))
+        ignored = tuple(sorted(k for k in supplied if _is_pinned(k, caller, issued_session)))
         for key in ignored:
             del supplied[key]
     merged: dict[str, ContextValue] = {**derived, **supplied}

@@ -1,5 +1,5 @@
-"""Count calls for a drain before shutdown; refuse undecodable messages: as server interceptors,
-or applied once to a servicer's handlers when it is registered (the decision port's hot path).
+"""Count calls in flight and admit them; refuse undecodable messages: as server interceptors, or
+applied once to a servicer's handlers when it is registered (the decision port's hot path).
 
 A grpc.aio interceptor runs on every call, with a coroutine and a new method handler each time
 (about 20 us a call, 7% of a bare unary call, measured by `dockgate bench`); the same wrappers
@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 
 from dockgate.v1 import errors_pb2
+from dockgate_server.service.admission import Admission, Refusal, refusal_for
 from dockgate_server.service.errors import ServiceError, to_status
 
 __all__ = ["CallTracker", "UndecodableRefusal", "add_guarded_servicer"]
@@ -29,27 +30,44 @@ Behavior: TypeAlias = "Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Await
 
 
 class CallTracker(grpc.aio.ServerInterceptor):
-    """How many unary calls are running, and when the last one started: a shutdown serves on until
-    the port has been quiet for a moment, because stopping at once cancels calls that gRPC has
-    received but not yet handed to a servicer."""
+    """How many unary calls are in their handlers, how many have started and when the last did
+    (a shutdown serves what gRPC had already received: see `server._drain`); with an
+    `Admission`, a call it does not admit is refused before its handler runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, admission: Admission | None = None) -> None:
         self.active = 0
+        self.started = 0
         self.last_start = 0.0
+        self.admission = admission
 
-    def quiet_for(self, seconds: float) -> bool:
-        return self.active == 0 and time.monotonic() - self.last_start >= seconds
+    def track(self, behavior: Behavior, refuse: Refusal | None = None) -> Behavior:
+        admission = self.admission
+        if admission is None or refuse is None:
 
-    def track(self, behavior: Behavior) -> Behavior:
-        async def tracked(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async def tracked(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                self.active += 1
+                self.started += 1
+                self.last_start = time.monotonic()
+                try:
+                    return await behavior(request, context)
+                finally:
+                    self.active -= 1
+
+            return tracked
+
+        async def admitted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if not admission.admits(self.active, context):
+                admission.count_refusal()
+                return await refuse(request, context)
             self.active += 1
+            self.started += 1
             self.last_start = time.monotonic()
             try:
                 return await behavior(request, context)
             finally:
                 self.active -= 1
 
-        return tracked
+        return admitted
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -120,9 +138,10 @@ class UndecodableRefusal(grpc.aio.ServerInterceptor):
 def add_guarded_servicer(
     server: grpc.aio.Server, service: ServiceDescriptor, servicer: object, calls: CallTracker
 ) -> None:
-    """Register the unary methods of `service` on `server`, each tracked by `calls` and refusing
-    undecodable messages: what `CallTracker` and `UndecodableRefusal` do, wrapped once here rather
-    than on every call."""
+    """Register the unary methods of `service` on `server`, each tracked and admitted by `calls`
+    and refusing undecodable messages: what `CallTracker` and `UndecodableRefusal` do, wrapped once
+    here rather than on every call. A call `calls` does not admit gets its method's refusal
+    (`admission.refusal_for`): never a decision."""
     handlers = {}
     for method in service.methods:
         if method.client_streaming or method.server_streaming:
@@ -130,7 +149,10 @@ def add_guarded_servicer(
         request = GetMessageClass(method.input_type)
         response = GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            calls.track(refusing(getattr(servicer, method.name))),
+            calls.track(
+                refusing(getattr(servicer, method.name)),
+                refusal_for(method.output_type.full_name),
+            ),
             request_deserializer=lenient(request.FromString),
             response_serializer=response.SerializeToString,
         )

@@ -1,8 +1,10 @@
 """`dockgate serve`: the decision port, the admin port, metrics, workers, signals.
 
 With `--workers N`, N processes are forked before any gRPC object exists and share the decision
-port (SO_REUSEPORT); the parent serves the admin port and the metrics. Each process keeps its own
-snapshot fresh from the store, so a write through the admin port reaches all of them.
+port (SO_REUSEPORT, set only then and only on the workers' sockets); the parent serves the admin
+port and the metrics. Each process keeps its own snapshot fresh from the store, so a write through
+the admin port reaches all of them. An address already in use, by anyone, fails start-up with one
+line naming its option. SIGTERM stops taking calls at once and finishes the ones in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ from dockgate_server.service.adapters import (
     serve_http_auth,
 )
 from dockgate_server.service.admin import AdminService
+from dockgate_server.service.admission import DEFAULT_LIMIT, DEFAULT_QUEUE, Admission, queue_options
 from dockgate_server.service.auth import TokenInterceptor, load_admin_token
 from dockgate_server.service.authorizer import AuthorizerService
 from dockgate_server.service.clock import ServerClock
@@ -54,19 +58,22 @@ from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import bundle_to_fleet
 from dockgate_server.store.sqlite import Store
 
-__all__ = ["ServeConfig", "end_with_parent", "serve"]
+__all__ = ["ServeConfig", "StartupError", "end_with_parent", "serve"]
 
 log = logging.getLogger("dockgate.server")
 
 _MAX_MESSAGE = 8 * 1024 * 1024
-_QUIET = 0.2
-"""Seconds without a new call after which a stopping server stops."""
+_GAP = 0.05
+"""Seconds without a new call after which a stopping port has served all gRPC held for it."""
 _PR_SET_PDEATHSIG = 1
 _OPTIONS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.max_send_message_length", _MAX_MESSAGE),
-    ("grpc.so_reuseport", 1),
+    # gRPC sets SO_REUSEPORT by default: a second server on a port in use would bind silently
+    ("grpc.so_reuseport", 0),
 ]
+_SHARED_OPTIONS = [*_OPTIONS[:-1], ("grpc.so_reuseport", 1)]
+"""The decision port of several workers: each binds it, the kernel spreads the connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +102,70 @@ class ServeConfig:
     """how often expired sessions, revocations and retired signing keys are dropped"""
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     """the registry adapters: Envoy ext_authz on the decision port, nginx auth_request on HTTP"""
+    max_in_flight: int = DEFAULT_LIMIT
+    """calls each process holds in its decision handlers; more are refused (RESOURCE_EXHAUSTED)"""
+    max_queued: int = DEFAULT_QUEUE
+    """calls gRPC holds for each process before it sheds them; 0 or less: gRPC's own default"""
+
+
+class StartupError(Exception):
+    """A server that cannot start as configured: the message names the option, first."""
 
 
 def serve(config: ServeConfig) -> int:
+    """Serve until SIGTERM or SIGINT; 0 then, 2 (with one line on stderr) when it cannot start."""
     configure_logging(config.log_level)
-    _seed(config)
-    token = load_admin_token(config.data_dir / "admin-token")
-    if config.workers <= 1:
-        asyncio.run(_single_process(config, token))
-        return 0
-    return _multi_process(config, token)
+    try:
+        _check_addresses(config)
+        _seed(config)
+        token = load_admin_token(config.data_dir / "admin-token")
+        if config.workers <= 1:
+            asyncio.run(_single_process(config, token))
+            return 0
+        return _multi_process(config, token)
+    except StartupError as problem:
+        print(f"dockgate: {problem}", file=sys.stderr)
+        return 2
+
+
+def _check_addresses(config: ServeConfig) -> None:
+    """Every fixed address is free, before anything starts: a bind without SO_REUSEPORT fails
+    whoever holds the port, even a process that set SO_REUSEPORT itself."""
+    for option, address in _addresses(config):
+        host, port = _split(address)
+        if port == 0:
+            continue
+        with _socket_for(host) as probe:
+            # SO_REUSEADDR, as every server here sets it: a port whose old connections linger in
+            # TIME_WAIT is free; a listening socket still makes the bind fail
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                probe.listen(1)
+            except OSError as problem:
+                raise StartupError(_cannot_listen(option, address, problem)) from None
+
+
+def _addresses(config: ServeConfig) -> list[tuple[str, str]]:
+    found = [("--listen", config.listen), ("--admin-listen", config.admin_listen)]
+    if config.metrics_listen:
+        found.append(("--metrics-listen", config.metrics_listen))
+    if config.adapters.http_listen is not None:
+        found.append(("--http-auth-listen", config.adapters.http_listen))
+    return found
+
+
+def _socket_for(host: str) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM)[0][0]
+    except OSError:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.socket(family, socket.SOCK_STREAM)
+
+
+def _cannot_listen(option: str, address: str, problem: BaseException) -> str:
+    reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else None
+    return f"{option} {address}: {(reason or 'cannot listen there').lower()}"
 
 
 def _seed(config: ServeConfig) -> None:
@@ -127,26 +188,30 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
     gate = registry_gate(config.adapters, state) if config.adapters.enabled else None
-    decision, decision_edge = _decision_server(
-        state, metrics, gate if config.adapters.envoy else None
-    )
-    decision_port = _bind(decision, config.listen, config)
-    admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+    try:
+        decision, decision_edge = _decision_server(
+            state, metrics, config, gate if config.adapters.envoy else None
+        )
+        decision_port = _bind(decision, "--listen", config.listen, config)
+        admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+        admin, admin_edge = _admin_server(admin_service, token)
+        admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
+        metrics_port = _start_metrics(config.metrics_listen)
+        http = await _start_http(config, gate)
+    except BaseException:
+        state.stop()
+        raise
     sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
-    admin, admin_edge = _admin_server(admin_service, token)
-    admin_port = _bind(admin, config.admin_listen, config)
-    metrics_port = _start_metrics(config.metrics_listen)
     await decision.start()
     await admin.start()
-    http = await _start_http(config, gate)
     stopping = _on_termination()  # before the announcement: a SIGTERM after it is graceful
     _announce(config, decision_port, admin_port, metrics_port, http=http)
     await stopping.wait()
-    if http is not None:
-        await http.close()
     log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
     await asyncio.gather(
-        _drain(decision, decision_edge, config.grace), _drain(admin, admin_edge, config.grace)
+        _drain(decision, decision_edge, config.grace, config.max_queued),
+        _drain(admin, admin_edge, config.grace, 0),
+        _close_http(http),
     )
     sweeper.cancel()
     admin_service.close()
@@ -165,10 +230,13 @@ def _multi_process(config: ServeConfig, token: str) -> int:
     host, port = _split(config.listen)
     reserved = None
     if port == 0:  # every worker must bind the same port: pick it once, hold it while they bind
-        reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        reserved = _socket_for(host)
         reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         reserved.bind((host, 0))
         port = reserved.getsockname()[1]
+    # A fixed port was found free just before (`_check_addresses`, without SO_REUSEPORT); the
+    # workers bind it with SO_REUSEPORT at once. Only a process of this user that binds it with
+    # SO_REUSEPORT in between could join them: the kernel refuses anyone else.
     listen = f"{_host_for_grpc(host)}:{port}"
     children = []
     ready = []
@@ -181,6 +249,9 @@ def _multi_process(config: ServeConfig, token: str) -> int:
             code = 0
             try:
                 asyncio.run(_worker(config, listen, write_end))
+            except StartupError as problem:  # told to the parent, which says it once
+                os.write(write_end, b"!" + str(problem).encode())
+                code = 2
             except BaseException:
                 log.exception("worker failed")
                 code = 1
@@ -211,7 +282,10 @@ def _await_workers(ready: list[int]) -> None:
     """Until every worker serves the decision port: only then may the server say it is ready."""
     for descriptor in ready:
         with os.fdopen(descriptor, "rb") as pipe:
-            if pipe.read(1) != b"1":
+            said = pipe.read()
+            if said.startswith(b"!"):
+                raise StartupError(said[1:].decode(errors="replace"))
+            if said != b"1":
                 raise RuntimeError("a worker exited before serving")
 
 
@@ -219,38 +293,44 @@ async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
     metrics = Metrics()
     state = _start_state(config, metrics)
     gate = registry_gate(config.adapters, state) if config.adapters.envoy else None
-    decision, edge = _decision_server(state, metrics, gate)
-    _bind(decision, listen, config)
-    await decision.start()
+    try:
+        decision, edge = _decision_server(state, metrics, config, gate)
+        _bind(decision, "--listen", listen, config, shared=True)
+        await decision.start()
+    except BaseException:
+        state.stop()
+        raise
     stopping = _on_termination()
     os.write(ready, b"1")  # serving, and a SIGTERM from now on is graceful
     os.close(ready)
     await stopping.wait()
-    await _drain(decision, edge, config.grace)
+    await _drain(decision, edge, config.grace, config.max_queued)
     state.stop()
 
 
 async def _parent(config: ServeConfig, token: str, decision_port: int, children: list[int]) -> None:
     # the workers poll the store themselves; this state serves the credential calls
     state = _start_state(config, None)
-    admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+    try:
+        admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+        admin, edge = _admin_server(admin_service, token)
+        admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
+        metrics_port = _start_metrics(config.metrics_listen)
+        # the nginx endpoint is light next to the decisions: the parent serves it from its state
+        http_gate = registry_gate(config.adapters, state) if config.adapters.http_listen else None
+        http = await _start_http(config, http_gate)
+    except BaseException:
+        state.stop()
+        raise
     sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
-    admin, edge = _admin_server(admin_service, token)
-    admin_port = _bind(admin, config.admin_listen, config)
-    metrics_port = _start_metrics(config.metrics_listen)
     await admin.start()
-    # the nginx endpoint is light next to the decisions: the parent serves it from its own state
-    http_gate = registry_gate(config.adapters, state) if config.adapters.http_listen else None
-    http = await _start_http(config, http_gate)
     stopping = _on_termination()
     _announce(config, decision_port, admin_port, metrics_port, workers=children, http=http)
     await stopping.wait()
-    if http is not None:
-        await http.close()
     for pid in children:  # the workers finish their calls in flight while the admin port does
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    await _drain(admin, edge, config.grace)
+    await asyncio.gather(_drain(admin, edge, config.grace, 0), _close_http(http))
     sweeper.cancel()
     admin_service.close()
     state.stop()
@@ -293,12 +373,16 @@ class _Edge:
 
 
 def _decision_server(
-    state: DecisionState, metrics: Metrics, gate: RegistryGate | None = None
+    state: DecisionState, metrics: Metrics, config: ServeConfig, gate: RegistryGate | None = None
 ) -> tuple[grpc.aio.Server, _Edge]:
-    """`gate`: also serve Envoy's ext_authz `Check` with it."""
-    calls = CallTracker()
+    """`gate`: also serve Envoy's ext_authz `Check` with it. Both are admitted by one bound."""
+    refused = metrics.errors.labels(grpc.StatusCode.RESOURCE_EXHAUSTED.name)
+    calls = CallTracker(Admission(config.max_in_flight, on_refusal=refused.inc))
+    options = _SHARED_OPTIONS if config.workers > 1 else _OPTIONS
+    if config.max_queued > 0:
+        options = [*options, *queue_options(config.max_queued)]
     # no interceptors on the hot path: the servicer's handlers are guarded once, here
-    server = grpc.aio.server(options=_OPTIONS)
+    server = grpc.aio.server(options=options)
     service = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"]
     add_guarded_servicer(server, service, AuthorizerService(state, metrics), calls)
     if gate is not None:
@@ -308,9 +392,18 @@ def _decision_server(
 
 
 async def _start_http(config: ServeConfig, gate: RegistryGate | None) -> HttpAuthEndpoint | None:
-    if gate is None or config.adapters.http_listen is None:
+    listen = config.adapters.http_listen
+    if gate is None or listen is None:
         return None
-    return await serve_http_auth(config.adapters.http_listen, gate)
+    try:
+        return await serve_http_auth(listen, gate)
+    except OSError as problem:
+        raise StartupError(_cannot_listen("--http-auth-listen", listen, problem)) from None
+
+
+async def _close_http(http: HttpAuthEndpoint | None) -> None:
+    if http is not None:
+        await http.close()
 
 
 def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _Edge]:
@@ -323,15 +416,29 @@ def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _
     return server, _Edge(calls, _add_health_and_reflection(server, name), name)
 
 
-async def _drain(server: grpc.aio.Server, edge: _Edge, grace: float) -> None:
-    """Stop without dropping calls: report NOT_SERVING, serve on until no call has started for
-    a moment (so callers and balancers have moved away), then stop, all within `grace`."""
+async def _drain(server: grpc.aio.Server, edge: _Edge, grace: float, queued: int) -> None:
+    """Stop taking calls and finish the ones in flight, all within `grace`: NOT_SERVING for the
+    health watchers; then serve what gRPC had already received when the signal came, and no
+    more; then the listeners close, new calls are refused (gRPC's GOAWAY: the callers retry
+    elsewhere) and every call taken runs to its answer.
+
+    gRPC cancels, at `stop`, the calls it has received but not yet handed to Python: those were
+    in flight for their callers. They are at most `queued` (the admission queue), served first in,
+    first out: the port stops once that many more calls have started, or once none has started
+    for `_GAP` seconds (nothing was waiting), whichever comes first, never after the grace."""
     deadline = time.monotonic() + grace
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
     await edge.health.set(edge.service, not_serving)
     await edge.health.set(health.OVERALL_HEALTH, not_serving)
-    while not edge.calls.quiet_for(_QUIET) and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    calls = edge.calls
+    enough = calls.started + max(1, queued)
+    signalled = time.monotonic()
+    while (
+        calls.started < enough
+        and time.monotonic() - max(calls.last_start, signalled) < _GAP
+        and time.monotonic() < deadline
+    ):
+        await asyncio.sleep(_GAP / 4)
     await server.stop(max(0.0, deadline - time.monotonic()))
 
 
@@ -360,27 +467,41 @@ def end_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _bind(server: grpc.aio.Server, address: str, config: ServeConfig) -> int:
-    if config.tls_cert and config.tls_key:
-        client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
-        credentials = grpc.ssl_server_credentials(
-            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
-            root_certificates=client_ca,
-            require_client_auth=client_ca is not None,
-        )
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+def _bind(
+    server: grpc.aio.Server, option: str, address: str, config: ServeConfig, *, shared: bool = False
+) -> int:
+    """`shared`: one of several workers binding the decision port (SO_REUSEPORT)."""
+    try:
+        if config.tls_cert and config.tls_key:
+            port = server.add_secure_port(address, _server_credentials(config))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc says only "Failed to bind"; the address was free a moment ago
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on `{address}`")
+        reason = "address already in use" if not shared else "cannot listen there"
+        raise StartupError(f"{option} {address}: {reason}")
     return port
+
+
+def _server_credentials(config: ServeConfig) -> grpc.ServerCredentials:
+    assert config.tls_cert is not None and config.tls_key is not None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
 
 
 def _start_metrics(address: str | None) -> int | None:
     if not address:
         return None
     host, port = _split(address)
-    return serve_metrics(host, port)
+    try:
+        return serve_metrics(host, port)
+    except OSError as problem:
+        raise StartupError(_cannot_listen("--metrics-listen", address, problem)) from None
 
 
 def _announce(

@@ -2,12 +2,16 @@
 
 The thread owns its own SQLite connection. Every `poll_interval` (or at once when nudged after a
 local write) it asks the store for the changes since its snapshot and swaps in a rebuilt one: a
-write made by any process is visible here within one poll interval.
+write made by any process is visible here within one poll interval. A call waiting for a revision
+(`at_least`) waits on a future that the thread resolves when it swaps that revision in: waiting
+costs nothing until then, however many calls wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -47,6 +51,10 @@ class DecisionState:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._snapshot: Snapshot | None = None
+        self._waiters: dict[int, tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
+        """ticket → the revision a call waits for, its event loop and the future it awaits"""
+        self._waiters_lock = threading.Lock()
+        self._tickets = itertools.count()
         self._thread = threading.Thread(target=self._run, name="dockgate-refresh", daemon=True)
 
     @property
@@ -77,15 +85,36 @@ class DecisionState:
         snapshot = self.snapshot
         if snapshot.revision >= revision:
             return snapshot
-        deadline = time.monotonic() + timeout
-        self.nudge()
-        while time.monotonic() < deadline:
-            await asyncio.sleep(min(0.005, self.poll_interval))
-            snapshot = self.snapshot
-            if snapshot.revision >= revision:
-                return snapshot
-            self.nudge()
-        return None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        ticket = next(self._tickets)
+        with self._waiters_lock:
+            self._waiters[ticket] = (revision, loop, future)
+        try:
+            # a swap between the first look and the registration released no one: look again
+            if self.snapshot.revision < revision:
+                self.nudge()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, timeout)
+        finally:
+            with self._waiters_lock:
+                self._waiters.pop(ticket, None)
+        snapshot = self.snapshot
+        return snapshot if snapshot.revision >= revision else None
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a revision not yet swapped in."""
+        return len(self._waiters)
+
+    def _release(self, revision: int) -> None:
+        """Wake the calls waiting for `revision` or an older one (on the refresh thread)."""
+        with self._waiters_lock:
+            ready = [key for key, (wanted, _, _) in self._waiters.items() if wanted <= revision]
+            woken = [self._waiters.pop(key) for key in ready]
+        for _, loop, future in woken:
+            with contextlib.suppress(RuntimeError):  # that loop has closed: no one to wake
+                loop.call_soon_threadsafe(_wake, future)
 
     def _run(self) -> None:
         try:
@@ -122,5 +151,12 @@ class DecisionState:
         if snapshot is current:
             return
         self._snapshot = snapshot
+        if self._waiters:
+            self._release(snapshot.revision)
         if self._on_swap is not None:
             self._on_swap(snapshot, time.perf_counter() - started)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a waiter that timed out has cancelled its future
+        future.set_result(None)

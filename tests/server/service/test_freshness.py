@@ -3,6 +3,7 @@ every worker process when several share the decision port."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +16,10 @@ from typing import Any
 import pytest
 
 from dockgate import AdminClient, Client, Decision, Outcome
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.service.state import DecisionState
+from dockgate_server.store.model import Repository
+from dockgate_server.store.sqlite import Store
 from tests.server.service.conftest import RunningServer, start_server
 
 ACCOUNT = "111122223333"
@@ -194,3 +199,63 @@ def test_a_write_is_visible_in_every_worker(workers: RunningServer) -> None:
             d.outcome is Outcome.EXPLICITLY_DENIED and d.revision >= denied for d in decisions
         ), pid
     assert workers.stop() == 0
+
+
+# -- waiting for a revision ------------------------------------------------------------------------
+
+WAITERS = 500
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[DecisionState]:
+    path = tmp_path / "store.sqlite3"
+    with Store(path) as store:
+        store.put_repository(Repository(TOOLS))
+    running = DecisionState(path, poll_interval=0.02)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_many_waiters_for_a_revision_that_never_comes_time_out_and_hold_up_no_call(
+    state: DecisionState,
+) -> None:
+    """They wait on a future each, not in a poll loop: while all of them wait, another call is
+    answered, and each of them ends with None once its timeout passes."""
+
+    async def run() -> tuple[list[Snapshot | None], int, Snapshot | None]:
+        far = state.snapshot.revision + 1_000
+        waiters = [asyncio.create_task(state.at_least(far, 1.0)) for _ in range(WAITERS)]
+        while state.waiting < WAITERS:
+            await asyncio.sleep(0.001)
+        waiting = state.waiting
+        current = await state.at_least(state.snapshot.revision, 0.0)
+        return await asyncio.gather(*waiters), waiting, current
+
+    results, waiting, current = asyncio.run(run())
+    assert waiting == WAITERS
+    assert current is not None
+    assert results == [None] * WAITERS
+    assert state.waiting == 0
+
+
+def test_a_write_releases_its_waiters_without_waiting_out_their_timeout(
+    state: DecisionState,
+) -> None:
+    """The refresh that swaps the revision in wakes the waiters: they return with it long before
+    their own timeout (which is far longer than the test's liveness bound)."""
+    wanted = state.snapshot.revision + 1
+
+    async def run() -> list[Snapshot | None]:
+        waiters = [asyncio.create_task(state.at_least(wanted, 3600.0)) for _ in range(50)]
+        while state.waiting < 50:
+            await asyncio.sleep(0.001)
+        with Store(state.store_path) as store:
+            store.put_repository(Repository(f"{TOOLS}-2"))
+        return await asyncio.wait_for(asyncio.gather(*waiters), SETTLE * 6)
+
+    released = asyncio.run(run())
+    assert all(s is not None and s.revision >= wanted for s in released)
+    assert state.waiting == 0

@@ -202,3 +202,50 @@ def test_sigkill_during_admin_writes_loses_no_acknowledged_write(tmp_path: Path)
         with Client(second.decision) as client:  # and the restarted server decides
             assert client.authorize(READER, PULL, APP).outcome is Outcome.ALLOWED
         assert second.stop() == 0
+
+
+# -- SIGTERM under steady load ---------------------------------------------------------------------
+
+GRACE = 10.0
+"""`dockgate serve`'s grace period: the old drain served on for all of it under steady load."""
+
+
+async def _steady_load_then_terminate(running: RunningServer) -> tuple[list[object], bool]:
+    """Callers that keep calling, one call after another; SIGTERM once they are going. Every
+    result, and whether every caller was refused while still calling (they stop at GRACE * 0.8
+    seconds after the signal at the latest)."""
+    results: list[object] = []
+    stop_at: list[float] = []
+
+    async with AsyncClient(running.decision, timeout=15) as client:
+
+        async def caller() -> bool:
+            loop = asyncio.get_running_loop()
+            while not stop_at or loop.time() < stop_at[0]:
+                try:
+                    results.append(await client.authorize(READER, PULL, APP))
+                except dockgate.DockgateError as failure:
+                    results.append(failure)
+                    if isinstance(failure, dockgate.UnavailableError):
+                        return True  # refused: the port has closed
+            return False
+
+        callers = [asyncio.create_task(caller()) for _ in range(20)]
+        while len(results) < 200:
+            await asyncio.sleep(0.01)
+        running.process.send_signal(signal.SIGTERM)
+        stop_at.append(asyncio.get_running_loop().time() + GRACE * 0.8)
+        refused = await asyncio.gather(*callers)
+    return results, all(refused)
+
+
+def test_sigterm_under_steady_load_stops_taking_calls_at_once(tmp_path: Path) -> None:
+    """The port closes at once, not after the grace period: every caller is refused
+    (UNAVAILABLE) while it is still calling; none of its calls was cancelled or failed."""
+    with _running(tmp_path) as running:
+        results, refused_under_load = asyncio.run(_steady_load_then_terminate(running))
+        assert running.process.wait(timeout=30) == 0
+    assert refused_under_load
+    failures = [r for r in results if isinstance(r, dockgate.DockgateError)]
+    assert all(isinstance(f, dockgate.UnavailableError) for f in failures), failures
+    assert all(r.outcome is Outcome.ALLOWED for r in results if isinstance(r, Decision))
