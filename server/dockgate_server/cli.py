@@ -517,6 +517,10 @@ def _simulate(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _validate(arguments: argparse.Namespace) -> int:
     name = "-" if arguments.file == "-" else Path(arguments.file).name
     with _open(arguments.file, "FILE") as source:
@@ -543,7 +547,8 @@ def _validate(arguments: argparse.Namespace) -> int:
             print(f"{finding.severity}: {finding}")
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     if not arguments.json:
-        print(f"{errors} errors, {len(findings) - errors} warnings")
+        warnings = len(findings) - errors
+        print(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}")
     return 1 if errors else 0
 
 

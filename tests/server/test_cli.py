@@ -64,7 +64,7 @@ def test_validate_lists_every_finding_with_its_pointer_and_fails(
     assert lines[2].startswith(
         "warning: policy `ci-push.json` statement 1 at /Statement/1/Condition/stringequals: "
     )
-    assert lines[3:] == ["2 errors, 1 warnings"]
+    assert lines[3:] == ["2 errors, 1 warning"]
 
 
 def test_validate_with_warnings_only_succeeds(
@@ -76,7 +76,7 @@ def test_validate_with_warnings_only_succeeds(
     assert len(lines) == 2
     assert lines[0].startswith("warning: policy `old.json`: ")
     assert "Version" in lines[0]
-    assert lines[1] == "0 errors, 1 warnings"
+    assert lines[1] == "0 errors, 1 warning"
 
 
 def test_validate_a_clean_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,7 +171,7 @@ def test_validate_reads_standard_input(
 
     assert code == 1
     assert lines[0].startswith("error: policy `-` statement 0 at /Statement/0/Effect: ")
-    assert lines[-1] == "2 errors, 1 warnings"
+    assert lines[-1] == "2 errors, 1 warning"
 
 
 def test_validate_refuses_an_unknown_kind(

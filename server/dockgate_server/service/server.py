@@ -193,7 +193,13 @@ async def _single_process(config: ServeConfig, token: str) -> None:
             state, metrics, config, gate if config.adapters.envoy else None
         )
         decision_port = _bind(decision, "--listen", config.listen, config)
-        admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+        admin_service = AdminService(
+            config.store,
+            state.nudge,
+            state=state,
+            clock=state.clock,
+            registry_region=config.adapters.registry_region,
+        )
         admin, admin_edge = _admin_server(admin_service, token)
         admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
         metrics_port = _start_metrics(config.metrics_listen)
@@ -312,7 +318,13 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
     # the workers poll the store themselves; this state serves the credential calls
     state = _start_state(config, None)
     try:
-        admin_service = AdminService(config.store, state.nudge, state=state, clock=state.clock)
+        admin_service = AdminService(
+            config.store,
+            state.nudge,
+            state=state,
+            clock=state.clock,
+            registry_region=config.adapters.registry_region,
+        )
         admin, edge = _admin_server(admin_service, token)
         admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
         metrics_port = _start_metrics(config.metrics_listen)
