@@ -19,7 +19,6 @@ from dockgate_server.channels import add_tls_arguments, channel_factory, tls_fro
 from dockgate_server.cli_credentials import add_credential_commands
 from dockgate_server.engine.compile import compile_policy
 from dockgate_server.engine.request import RequestError
-from dockgate_server.engine.snapshot import SnapshotBuilder
 from dockgate_server.policy.findings import PolicyError, Severity
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json, parse_policy, validate_policy
@@ -31,10 +30,10 @@ from dockgate_server.remote import (
     remote_import,
     remote_simulate,
 )
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.simulate import simulate_lines
 from dockgate_server.store.bundle import bundle_to_fleet, fleet_to_bundle
-from dockgate_server.store.sqlite import MissingStoreError, Store
-from dockgate_server.store.validate import StoreError
+from dockgate_server.store.port import FleetStore, MissingStoreError, StoreError, open_store
 
 __all__ = ["main"]
 
@@ -109,7 +108,10 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print findings as JSON lines")
     validate.set_defaults(run=_validate)
 
-    store_help = f"the SQLite store (default: $DOCKGATE_STORE or {_default_store()})"
+    store_help = (
+        "the store: a SQLite path or `sqlite:///PATH`, or `postgresql://USER@HOST:PORT/DB`"
+        f" (default: $DOCKGATE_STORE or {_default_store()})"
+    )
     run = commands.add_parser(
         "serve",
         help="serve decisions over gRPC (and the admin API on its own port)",
@@ -125,7 +127,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--store",
         default=None,
-        help="the SQLite store (default: $DOCKGATE_STORE or DATA_DIR/store.sqlite3)",
+        help="the store: a SQLite path or `sqlite:///PATH`, or `postgresql://USER@HOST:PORT/DB`"
+        " shared by every replica (default: $DOCKGATE_STORE or DATA_DIR/store.sqlite3)",
     )
     run.add_argument(
         "--listen",
@@ -358,7 +361,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415
 
     data_dir = Path(arguments.data_dir or _data_dir())
-    store = Path(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
+    store = str(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
     if bool(arguments.tls_cert) != bool(arguments.tls_key):
         return _fail("--tls-cert and --tls-key go together")
     for option, name in (
@@ -444,11 +447,11 @@ def _store_path(arguments: argparse.Namespace) -> str:
     return str(arguments.store or os.environ.get("DOCKGATE_STORE") or _default_store())
 
 
-def _existing_store(arguments: argparse.Namespace) -> Store:
+def _existing_store(arguments: argparse.Namespace) -> FleetStore:
     """The store of a read-only command, which must exist: it never makes one."""
     path = _store_path(arguments)
     try:
-        return Store(path, create=False)
+        return open_store(path, create=False)
     except MissingStoreError as problem:
         raise UsageError(
             f"{problem} (create one with `dockgate import BUNDLE --store {path}` or "
@@ -564,7 +567,7 @@ def _import(arguments: argparse.Namespace) -> int:
         return 0
     try:
         fleet = bundle_to_fleet(load_json(text))
-        with Store(_store_path(arguments)) as store:
+        with open_store(_store_path(arguments)) as store:
             change = store.import_fleet(fleet, replace=arguments.replace)
     except (StoreError, PolicyError) as problem:
         return _fail(f"import refused, nothing stored: {problem}")
@@ -593,8 +596,12 @@ def _export(arguments: argparse.Namespace) -> int:
             return _fail(str(problem))
         print(json.dumps(bundle, indent=2, ensure_ascii=False))
         return 0
-    with _existing_store(arguments) as store:
-        print(json.dumps(fleet_to_bundle(store.load_fleet()), indent=2, ensure_ascii=False))
+    try:
+        with _existing_store(arguments) as store:
+            fleet = store.load_fleet()
+    except StoreError as problem:  # a store that went away after it opened
+        return _fail(str(problem))
+    print(json.dumps(fleet_to_bundle(fleet), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -626,8 +633,11 @@ def _check(arguments: argparse.Namespace) -> int:
             return _fail(str(problem))
         print(json.dumps(answer, ensure_ascii=False))
         return 0
-    with _existing_store(arguments) as store:
-        snapshot = SnapshotBuilder(store).build()
+    try:
+        with _existing_store(arguments) as store:
+            snapshot = SnapshotFollower(store).build()
+    except StoreError as problem:
+        return _fail(str(problem))
     try:
         decision = snapshot.authorize(
             arguments.principal,

@@ -27,9 +27,10 @@ from dockgate_server.bench.fleet import (
     synthetic_fleet,
 )
 from dockgate_server.engine.cache import DecisionCache
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import Fleet
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import FleetStore, open_store
 
 __all__ = ["Figures", "main", "measure"]
 
@@ -108,16 +109,19 @@ def measure(shape: FleetShape, seconds: float, *, memory: bool = True) -> Figure
     """The figures of one fleet; without `memory`, its bytes per statement are not measured
     (a second compile under tracemalloc, most of the time this takes)."""
     fleet = synthetic_fleet(shape)
-    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.sqlite3") as store:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        open_store(Path(folder) / "bench.sqlite3") as store,
+    ):
         started = time.perf_counter()
         store.import_fleet(fleet)
         imported = time.perf_counter() - started
-        builder = SnapshotBuilder(store)
+        builder = SnapshotFollower(store)
         gc.collect()
         started = time.perf_counter()
         snapshot = builder.build()
         compiled = time.perf_counter() - started
-        size = _memory_of(lambda: SnapshotBuilder(store).build()) if memory else math.nan
+        size = _memory_of(lambda: SnapshotFollower(store).build()) if memory else math.nan
         statements = count_statements(fleet)
         requests = probe_requests()
         uncached = _rate(lambda r: snapshot.authorize(r[0], r[1], r[2], r[3]), requests, seconds)
@@ -167,7 +171,7 @@ def _rate(
     return count / (time.perf_counter() - started)
 
 
-def _update_latency(store: Store, builder: SnapshotBuilder, snapshot: Snapshot) -> float:
+def _update_latency(store: FleetStore, builder: SnapshotFollower, snapshot: Snapshot) -> float:
     """From an acknowledged repository-policy write to the swapped-in snapshot that shows it."""
     arn = f"arn:aws:ecr:us-east-1:{PROBE_ACCOUNT}:repository/probe/app-0"
     document = {

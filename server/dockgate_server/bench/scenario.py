@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from dockgate_server.engine.decision import Outcome
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.glob import Glob, compile_glob
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import Document, Fleet, Repository
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import open_store
 
 __all__ = [
     "PULL",
@@ -153,10 +154,10 @@ def reference_snapshot(fleet: Fleet) -> Snapshot:
     """The snapshot the server builds from this fleet: imported into a store, loaded, compiled."""
     with (
         tempfile.TemporaryDirectory(prefix="dockgate-bench-") as folder,
-        Store(Path(folder) / "reference.sqlite3") as store,
+        open_store(Path(folder) / "reference.sqlite3") as store,
     ):
         store.import_fleet(fleet)
-        return SnapshotBuilder(store).build()
+        return SnapshotFollower(store).build()
 
 
 def describe_fleet(fleet: Fleet) -> dict[str, int]:

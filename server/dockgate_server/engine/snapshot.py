@@ -1,25 +1,21 @@
-"""An immutable, compiled, indexed view of the store at one revision, and how it is rebuilt.
+"""An immutable, compiled, indexed view of the store at one revision, and the questions it answers.
 
-Writers build the next snapshot aside and swap one reference; readers never see half an update.
-A change to one user, role or repository recompiles only that entry: the rest of the maps are
-shared with the previous snapshot.
+Writers build the next snapshot aside (`engine/build.py`) and swap one reference; readers never see
+half an update.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cachetools import LRUCache
-
 from dockgate_server.conditions.keys import ContextValue
 from dockgate_server.engine.authorize import PolicySet, authorize
-from dockgate_server.engine.compile import CompiledPolicy, compile_policy
+from dockgate_server.engine.compile import CompiledPolicy
 from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.engine.index import StatementIndex
 from dockgate_server.engine.request import (
@@ -29,27 +25,12 @@ from dockgate_server.engine.request import (
     build_request,
     check_target,
 )
-from dockgate_server.engine.sessions import CredentialState, SessionView, compile_session
+from dockgate_server.engine.sessions import CredentialState, SessionView
 from dockgate_server.policy.arn import split_arn
 from dockgate_server.policy.model import PolicyKind
-from dockgate_server.policy.parse import parse_policy
 from dockgate_server.policy.principal import Caller, CallerKind, parse_caller
-from dockgate_server.store.credentials import CredentialStore
-from dockgate_server.store.model import (
-    Document,
-    Fleet,
-    Group,
-    ManagedPolicy,
-    Organization,
-    Role,
-    User,
-)
-from dockgate_server.store.sqlite import Change, Store
 
-__all__ = ["PrincipalView", "RepositoryView", "Snapshot", "SnapshotBuilder"]
-
-_MANAGED_KEPT = 20_000
-"""Compiled managed policies kept across snapshots (IAM allows 5,000 per account by default)."""
+__all__ = ["Levels", "PrincipalView", "RepositoryView", "Snapshot", "partitions_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +245,7 @@ class Snapshot:
 _DEFAULT_PARTITION = "aws"
 
 
-def _partitions(
+def partitions_of(
     users: Mapping[str, PrincipalView],
     roles: Mapping[str, PrincipalView],
     repositories: Mapping[str, RepositoryView],
@@ -301,302 +282,3 @@ def _merged(policies: tuple[CompiledPolicy, ...]) -> CompiledPolicy:
         return policies[0]
     statements = tuple(s for policy in policies for s in policy.statements)
     return CompiledPolicy("permissionsBoundary", PolicyKind.BOUNDARY, statements)
-
-
-class SnapshotBuilder:
-    """Builds snapshots from a store, recompiling only what a change touched.
-
-    Compiled managed policies are shared by every principal that attaches them, across snapshots.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        # keyed by content: a version's document can be replaced under the same version id
-        self._managed: LRUCache[tuple[str, str, PolicyKind], CompiledPolicy] = LRUCache(
-            maxsize=_MANAGED_KEPT
-        )
-
-    def build(self) -> Snapshot:
-        with self.store.reading() as revision:
-            fleet = self.store.load_fleet()
-            credentials = self._credentials(None, None)
-        return dataclasses.replace(self.build_fleet(fleet, revision), credentials=credentials)
-
-    def build_fleet(self, fleet: Fleet, revision: int) -> Snapshot:
-        policies = {policy.arn: policy for policy in fleet.policies}
-        groups = {(group.account, group.name): group for group in fleet.groups}
-        users = {user.key: self._user_view(user, groups, policies) for user in fleet.users}
-        roles = {role.key: self._role_view(role, policies) for role in fleet.roles}
-        repositories = {
-            repo.arn: RepositoryView(
-                repo.arn,
-                self._repository_policy(repo.arn, repo.policy),
-                MappingProxyType(dict(repo.tags)),
-            )
-            for repo in fleet.repositories
-        }
-        scps, rcps, paths = self._organization(fleet.organization)
-        return Snapshot(
-            revision,
-            frozenset(fleet.accounts),
-            MappingProxyType(users),
-            MappingProxyType({view.arn: key for key, view in users.items()}),
-            MappingProxyType(roles),
-            MappingProxyType(repositories),
-            MappingProxyType(scps),
-            MappingProxyType(rcps),
-            MappingProxyType(paths),
-            partitions=_partitions(users, roles, repositories),
-        )
-
-    def refresh(self, snapshot: Snapshot) -> Snapshot:
-        """The snapshot at the store's current revision, rebuilding only what changed since
-        `snapshot` (how a process that did not make the writes catches up); `snapshot` itself
-        when nothing changed."""
-        with self.store.reading() as revision:
-            if revision == snapshot.revision:
-                return snapshot
-            changes = self.store.changes_since(snapshot.revision)
-            if not changes or revision < snapshot.revision:
-                return self.build()
-            return self.update(snapshot, Change.merge(changes))
-
-    def update(self, snapshot: Snapshot, change: Change) -> Snapshot:
-        """The snapshot at `change.revision`, rebuilding only the entries the change names."""
-        if change.everything:
-            return self.build()
-        store = self.store
-        with store.reading() as revision:
-            users = dict(snapshot.users)
-            roles = dict(snapshot.roles)
-            repositories = dict(snapshot.repositories)
-            for key in change.principals:
-                kind, account, name = key.split("/", 2)
-                if kind == "user":
-                    user = store.load_user(account, name)
-                    users.pop(key, None)
-                    if user is not None:
-                        users[key] = self._user_view(
-                            user, self._groups_of(user), self._policies_of_user(user)
-                        )
-                else:
-                    role = store.load_role(account, name)
-                    roles.pop(key, None)
-                    if role is not None:
-                        roles[key] = self._role_view(
-                            role, self._policies_of(role.attached, role.boundary)
-                        )
-            for arn in change.repositories:
-                repository = store.load_repository(arn)
-                repositories.pop(arn, None)
-                if repository is not None:
-                    repositories[arn] = RepositoryView(
-                        arn,
-                        self._repository_policy(arn, repository.policy),
-                        MappingProxyType(dict(repository.tags)),
-                    )
-            scps, rcps, paths = (
-                self._organization(store.load_organization())
-                if change.organization
-                else (
-                    snapshot.service_control,
-                    snapshot.resource_control,
-                    snapshot.organization_paths,
-                )
-            )
-            accounts = frozenset(store.accounts())
-            credentials = (
-                self._credentials(snapshot.credentials, change)
-                if change.sessions or change.credentials
-                else snapshot.credentials
-            )
-        return Snapshot(
-            revision,
-            accounts,
-            MappingProxyType(users),
-            MappingProxyType({view.arn: key for key, view in users.items()}),
-            MappingProxyType(roles),
-            MappingProxyType(repositories),
-            MappingProxyType(dict(scps)),
-            MappingProxyType(dict(rcps)),
-            MappingProxyType(dict(paths)),
-            credentials,
-            _partitions(users, roles, repositories)
-            if change.principals or change.repositories
-            else snapshot.partitions,
-        )
-
-    def _credentials(
-        self, previous: CredentialState | None, change: Change | None
-    ) -> CredentialState:
-        """Sessions and keys from the store: all of them, or only what `change` names."""
-        store = CredentialStore(self.store)
-        if previous is None or change is None:
-            sessions = {s.arn: compile_session(s) for s in store.load_sessions()}
-        else:
-            sessions = dict(previous.sessions)
-            for arn in change.sessions:
-                stored = store.load_session(arn)
-                sessions.pop(arn, None)
-                if stored is not None:
-                    sessions[arn] = compile_session(stored)
-        if previous is None or change is None or change.credentials:
-            return CredentialState(
-                MappingProxyType(sessions),
-                MappingProxyType({key.key_id: key for key in store.signing_keys()}),
-                store.revoked_tokens(),
-            )
-        return dataclasses.replace(previous, sessions=MappingProxyType(sessions))
-
-    # -- compiling entities -----------------------------------------------------------------
-
-    def _user_view(
-        self,
-        user: User,
-        groups: Mapping[tuple[str, str], Group],
-        policies: Mapping[str, ManagedPolicy],
-    ) -> PrincipalView:
-        compiled = [
-            self._inline(f"{user.arn}#{name}", document) for name, document in user.inline.items()
-        ]
-        compiled += [self._attached(arn, policies, PolicyKind.IDENTITY) for arn in user.attached]
-        for group_name in user.groups:
-            group = groups.get((user.account, group_name))
-            if group is None:
-                continue
-            compiled += [self._inline(f"{group.arn}#{name}", d) for name, d in group.inline.items()]
-            compiled += [
-                self._attached(arn, policies, PolicyKind.IDENTITY) for arn in group.attached
-            ]
-        boundary = self._boundary(user.boundary, policies)
-        return PrincipalView(
-            user.key,
-            user.arn,
-            StatementIndex(compiled),
-            boundary,
-            MappingProxyType(dict(user.tags)),
-            partition=user.partition,
-        )
-
-    def _role_view(self, role: Role, policies: Mapping[str, ManagedPolicy]) -> PrincipalView:
-        compiled = [
-            self._inline(f"{role.arn}#{name}", document) for name, document in role.inline.items()
-        ]
-        compiled += [self._attached(arn, policies, PolicyKind.IDENTITY) for arn in role.attached]
-        boundary = self._boundary(role.boundary, policies)
-        trust = None
-        if role.trust_policy is not None:
-            trust = compile_policy(
-                parse_policy(
-                    role.trust_policy, kind=PolicyKind.REPOSITORY, name=f"{role.arn}#trust"
-                )
-            )
-        return PrincipalView(
-            role.key,
-            role.arn,
-            StatementIndex(compiled),
-            boundary,
-            MappingProxyType(dict(role.tags)),
-            trust,
-            role.max_session_duration,
-            role.partition,
-        )
-
-    def _boundary(
-        self, arn: str | None, policies: Mapping[str, ManagedPolicy]
-    ) -> StatementIndex | None:
-        if arn is None:
-            return None
-        return StatementIndex([self._attached(arn, policies, PolicyKind.BOUNDARY)])
-
-    @staticmethod
-    def _inline(name: str, document: Document) -> CompiledPolicy:
-        return compile_policy(parse_policy(document, kind=PolicyKind.IDENTITY, name=name))
-
-    def _attached(
-        self, arn: str, policies: Mapping[str, ManagedPolicy], kind: PolicyKind
-    ) -> CompiledPolicy:
-        policy = policies[arn]
-        key = (arn, json.dumps(policy.document, sort_keys=True), kind)
-        compiled = self._managed.get(key)
-        if compiled is None:
-            compiled = compile_policy(parse_policy(policy.document, kind=kind, name=arn))
-            self._managed[key] = compiled
-        return compiled
-
-    @staticmethod
-    def _repository_policy(arn: str, document: Document | None) -> CompiledPolicy | None:
-        if document is None:
-            return None
-        return compile_policy(
-            parse_policy(document, kind=PolicyKind.REPOSITORY, name=f"{arn}#policy")
-        )
-
-    def _organization(
-        self, organization: Organization | None
-    ) -> tuple[dict[str, Levels], dict[str, Levels], dict[str, tuple[str, str]]]:
-        """Each member account's SCP and RCP levels, and its organization path."""
-        scps: dict[str, Levels] = {}
-        rcps: dict[str, Levels] = {}
-        paths: dict[str, tuple[str, str]] = {}
-        if organization is None:
-            return scps, rcps, paths
-        # each node's policies compile once, however many accounts sit below it
-        nodes: dict[str, tuple[StatementIndex, StatementIndex]] = {}
-        for account in _accounts_in(organization):
-            path = organization.path_to(account) or ()
-            for node in path:
-                if node.id not in nodes:
-                    nodes[node.id] = (
-                        _level(node.service_control, PolicyKind.SCP, f"{node.id}#scp"),
-                        _level(node.resource_control, PolicyKind.RCP, f"{node.id}#rcp"),
-                    )
-            scps[account] = tuple(nodes[node.id][0] for node in path)
-            rcps[account] = tuple(nodes[node.id][1] for node in path)
-            # AWS spells it `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`
-            paths[account] = (
-                organization.id,
-                "".join(f"{n}/" for n in (organization.id, *(x.id for x in path))),
-            )
-        return scps, rcps, paths
-
-    # -- incremental reads ------------------------------------------------------------------
-
-    def _groups_of(self, user: User) -> dict[tuple[str, str], Group]:
-        found = {}
-        for name in user.groups:
-            group = self.store.load_group(user.account, name)
-            if group is not None:
-                found[(user.account, name)] = group
-        return found
-
-    def _policies_of_user(self, user: User) -> dict[str, ManagedPolicy]:
-        arns = list(user.attached)
-        for group in self._groups_of(user).values():
-            arns += group.attached
-        return self._policies_of(tuple(arns), user.boundary)
-
-    def _policies_of(self, arns: tuple[str, ...], boundary: str | None) -> dict[str, ManagedPolicy]:
-        found = {}
-        for arn in (*arns, *([boundary] if boundary else [])):
-            policy = self.store.load_policy(arn)
-            if policy is not None:
-                found[arn] = policy
-        return found
-
-
-def _level(documents: tuple[Document, ...], kind: PolicyKind, name: str) -> StatementIndex:
-    return StatementIndex(
-        compile_policy(parse_policy(document, kind=kind, name=f"{name}[{i}]"))
-        for i, document in enumerate(documents)
-    )
-
-
-def _accounts_in(organization: Organization) -> list[str]:
-    accounts: list[str] = []
-    pending = [organization.root]
-    while pending:
-        node = pending.pop()
-        accounts += node.accounts
-        pending += node.children
-    return accounts

@@ -26,6 +26,7 @@ from dockgate_server.service.errors import ServiceError, refusing, to_status
 from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import BundleError, bundle_to_fleet, fleet_to_bundle
 from dockgate_server.store.model import (
+    Change,
     Fleet,
     Group,
     ManagedPolicy,
@@ -33,8 +34,14 @@ from dockgate_server.store.model import (
     Role,
     User,
 )
-from dockgate_server.store.sqlite import Change, Store
-from dockgate_server.store.validate import StoreError
+from dockgate_server.store.port import (
+    Conflict,
+    FleetStore,
+    NotFound,
+    StoreError,
+    Unavailable,
+    open_store,
+)
 
 __all__ = ["CHUNK_BYTES", "MAX_BUNDLE_BYTES", "AdminService"]
 
@@ -51,7 +58,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
     def __init__(
         self,
-        store_path: Path,
+        store_url: str | Path,
         on_write: Callable[[], None],
         *,
         state: DecisionState | None = None,
@@ -59,8 +66,8 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
         registry_region: str | None = None,
     ) -> None:
         self.registry_region = registry_region
-        self._store: Store | None = None
-        self._path = store_path
+        self._store: FleetStore | None = None
+        self._url = str(store_url)
         self._on_write = on_write
         self._state = state
         self._clock = clock or ServerClock()
@@ -94,13 +101,13 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _open(self) -> Store:
+    def _open(self) -> FleetStore:
         if self._store is None:
-            self._store = Store(self._path)
+            self._store = open_store(self._url)
         return self._store
 
     async def _run(
-        self, context: Context, work: Callable[[Store], T], *, target: bool = False
+        self, context: Context, work: Callable[[FleetStore], T], *, target: bool = False
     ) -> T:
         """`target`: the call acts on a stored entity it names (a delete, a policy set), so that
         entity's absence is NOT_FOUND; any other refusal (a missing reference) is WRITE_REFUSED."""
@@ -131,14 +138,17 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
                 )
             )
         except StoreError as problem:
-            code, reason = grpc.StatusCode.FAILED_PRECONDITION, errors_pb2.WRITE_REFUSED
-            if target and "does not exist" in str(problem):
-                code, reason = grpc.StatusCode.NOT_FOUND, errors_pb2.NOT_FOUND
+            code, reason = _status_of(problem, target=target)
             await context.abort_with_status(to_status(ServiceError(code, reason, str(problem))))
         raise AssertionError("abort returned")
 
     async def _write(
-        self, context: Context, work: Callable[[Store], Change], what: str, *, target: bool = False
+        self,
+        context: Context,
+        work: Callable[[FleetStore], Change],
+        what: str,
+        *,
+        target: bool = False,
     ) -> admin_pb2.WriteResponse:
         change = await self._run(context, work, target=target)
         self._on_write()
@@ -376,7 +386,7 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
     async def SetOrganization(
         self, request: admin_pb2.OrganizationDocument, context: Context
     ) -> admin_pb2.WriteResponse:
-        def work(store: Store) -> Change:
+        def work(store: FleetStore) -> Change:
             organization = None
             if request.organization:
                 wrapper = {
@@ -391,7 +401,7 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
     async def GetOrganization(
         self, request: admin_pb2.GetOrganizationRequest, context: Context
     ) -> admin_pb2.OrganizationDocument:
-        def work(store: Store) -> str:
+        def work(store: FleetStore) -> str:
             organization = store.load_organization()
             if organization is None:
                 return ""
@@ -413,7 +423,7 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
     async def ExportBundle(
         self, request: admin_pb2.ExportBundleRequest, context: Context
     ) -> admin_pb2.ExportBundleResponse:
-        def work(store: Store) -> tuple[str, int]:
+        def work(store: FleetStore) -> tuple[str, int]:
             with store.reading() as revision:
                 return json.dumps(fleet_to_bundle(store.load_fleet())), revision
 
@@ -432,7 +442,7 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
             context, lambda _: _document(text, "bundle", errors_pb2.INVALID_BUNDLE)
         )
 
-        def work(store: Store) -> tuple[Change, Fleet]:
+        def work(store: FleetStore) -> tuple[Change, Fleet]:
             fleet = bundle_to_fleet(bundle)
             return store.import_fleet(fleet, replace=replace), fleet
 
@@ -453,7 +463,7 @@ class AdminService(CredentialsAdmin, admin_pb2_grpc.PolicyAdminServicer):
     async def ExportBundleChunks(
         self, request: admin_pb2.ExportBundleRequest, context: Context
     ) -> AsyncIterator[admin_pb2.BundleChunk]:
-        def work(store: Store) -> tuple[bytes, int]:
+        def work(store: FleetStore) -> tuple[bytes, int]:
             with store.reading() as revision:
                 return json.dumps(fleet_to_bundle(store.load_fleet())).encode(), revision
 
@@ -535,6 +545,19 @@ def _document(text: str, field: str, reason: int = errors_pb2.INVALID_POLICY) ->
 
 def _inline(policies: Any) -> dict[str, Any]:
     return {p.name: _document(p.document, f"inline_policies/{p.name}") for p in policies}
+
+
+def _status_of(problem: StoreError, *, target: bool) -> tuple[grpc.StatusCode, int]:
+    """The status code and reason of a store error, by its kind (never by its text)."""
+    if isinstance(problem, Unavailable):
+        # no reason of its own in errors.proto yet: the code and the message say it
+        return grpc.StatusCode.UNAVAILABLE, errors_pb2.ERROR_REASON_UNSPECIFIED
+    if isinstance(problem, Conflict):
+        return grpc.StatusCode.ABORTED, errors_pb2.WRITE_REFUSED
+    # a missing entity the call acts on is NOT_FOUND; a missing reference refuses the write
+    if isinstance(problem, NotFound) and target:
+        return grpc.StatusCode.NOT_FOUND, errors_pb2.NOT_FOUND
+    return grpc.StatusCode.FAILED_PRECONDITION, errors_pb2.WRITE_REFUSED
 
 
 def _found(value: T | None, what: str, request: Any) -> T:

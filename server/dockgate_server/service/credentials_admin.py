@@ -42,9 +42,8 @@ from dockgate_server.service.clock import ServerClock
 from dockgate_server.service.convert import context_from_wire
 from dockgate_server.service.errors import ServiceError, refusing
 from dockgate_server.service.state import DecisionState
-from dockgate_server.store.credentials import CredentialStore
-from dockgate_server.store.model import Document, Session, SigningKey
-from dockgate_server.store.sqlite import Change, Store
+from dockgate_server.store.model import Change, Document, Session, SigningKey
+from dockgate_server.store.port import FleetStore
 
 __all__ = ["KEY_LIFETIME", "CredentialsAdmin"]
 
@@ -69,12 +68,17 @@ class CredentialsAdmin:
     known, and the key is absent (a Region-fencing SCP then refuses every login, as it should)"""
 
     async def _run(
-        self, context: Context, work: Callable[[Store], T], *, target: bool = False
+        self, context: Context, work: Callable[[FleetStore], T], *, target: bool = False
     ) -> T:
         raise NotImplementedError  # provided by AdminService
 
     async def _write(
-        self, context: Context, work: Callable[[Store], Change], what: str, *, target: bool = False
+        self,
+        context: Context,
+        work: Callable[[FleetStore], Change],
+        what: str,
+        *,
+        target: bool = False,
     ) -> admin_pb2.WriteResponse:
         raise NotImplementedError  # provided by AdminService
 
@@ -116,9 +120,7 @@ class CredentialsAdmin:
     async def ListSessions(
         self, request: admin_pb2.ListRequest, context: Context
     ) -> admin_pb2.SessionList:
-        sessions = await self._run(
-            context, lambda s: CredentialStore(s).load_sessions(live_only=True)
-        )
+        sessions = await self._run(context, lambda s: s.load_sessions(live_only=True))
         return admin_pb2.SessionList(
             sessions=[
                 _session_out(session)
@@ -133,7 +135,7 @@ class CredentialsAdmin:
         now = self._clock.now()
         return await self._write(
             context,
-            lambda s: CredentialStore(s).revoke_session(request.arn, now),
+            lambda s: s.revoke_session(request.arn, now),
             "RevokeSession",
             target=True,
         )
@@ -143,9 +145,7 @@ class CredentialsAdmin:
     ) -> admin_pb2.SessionResponse:
         snapshot = await self._fresh_snapshot(context)
         session = _refusals(lambda: decide(snapshot, self._clock.now()))
-        written = await self._write(
-            context, lambda s: CredentialStore(s).put_session(session), "IssueSession"
-        )
+        written = await self._write(context, lambda s: s.put_session(session), "IssueSession")
         return admin_pb2.SessionResponse(
             arn=session.arn,
             issued_at=session.issued_at,
@@ -196,7 +196,7 @@ class CredentialsAdmin:
         until = request.expires_at or self._clock.now() + TOKEN_LIFETIME
         return await self._write(
             context,
-            lambda s: CredentialStore(s).revoke_token(request.token_id, until),
+            lambda s: s.revoke_token(request.token_id, until),
             "RevokeLoginToken",
         )
 
@@ -204,9 +204,7 @@ class CredentialsAdmin:
         self, request: admin_pb2.RotateLoginKeyRequest, context: Context
     ) -> admin_pb2.RotateLoginKeyResponse:
         key = new_signing_key(self._clock.now())
-        written = await self._write(
-            context, lambda s: CredentialStore(s).add_signing_key(key), "RotateLoginKey"
-        )
+        written = await self._write(context, lambda s: s.add_signing_key(key), "RotateLoginKey")
         return admin_pb2.RotateLoginKeyResponse(key_id=key.key_id, revision=written.revision)
 
     @refusing
@@ -245,21 +243,20 @@ class CredentialsAdmin:
     def _state_poll_interval(self) -> float:
         return self._state.poll_interval if self._state is not None else 0.0
 
-    def _current_key(self, store: Store) -> SigningKey:
+    def _current_key(self, store: FleetStore) -> SigningKey:
         """The key that signs new tokens; the first call makes one."""
-        credentials = CredentialStore(store)
-        keys = credentials.signing_keys()
+        keys = store.signing_keys()
         if keys and keys[-1].retired_at is None:
             return keys[-1]
         key = new_signing_key(self._clock.now())
-        credentials.add_signing_key(key)
+        store.add_signing_key(key)
         return key
 
     # -- sweeping ---------------------------------------------------------------------------
 
-    def sweep(self, store: Store) -> Change | None:
+    def sweep(self, store: FleetStore) -> Change | None:
         """Drop what has expired by the server's clock (run on the store thread)."""
-        return CredentialStore(store).sweep(self._clock.now(), KEY_LIFETIME)
+        return store.sweep(self._clock.now(), KEY_LIFETIME)
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ from dockgate_server.service.logs import configure_logging
 from dockgate_server.service.metrics import Metrics, serve_metrics
 from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import bundle_to_fleet
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import open_store
 
 __all__ = ["ServeConfig", "StartupError", "end_with_parent", "serve"]
 
@@ -79,7 +79,8 @@ _SHARED_OPTIONS = [*_OPTIONS[:-1], ("grpc.so_reuseport", 1)]
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
     data_dir: Path
-    store: Path
+    store: str | Path
+    """a path or a store URL (`sqlite:///…`, `postgresql://…`)"""
     listen: str = "127.0.0.1:50051"
     admin_listen: str = "127.0.0.1:50052"
     metrics_listen: str | None = "127.0.0.1:9464"
@@ -170,7 +171,7 @@ def _cannot_listen(option: str, address: str, problem: BaseException) -> str:
 
 def _seed(config: ServeConfig) -> None:
     """A new store gets the sample fleet, so the first `Authorize` shows real decisions."""
-    with Store(config.store) as store:
+    with open_store(config.store) as store:
         if store.revision == 0 and config.seed_sample:
             text = (
                 importlib.resources.files("dockgate_server.data")

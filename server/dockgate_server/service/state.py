@@ -1,8 +1,10 @@
 """The snapshot every decision reads, kept fresh from the store by one background thread.
 
-The thread owns its own SQLite connection. Every `poll_interval` (or at once when nudged after a
-local write) it asks the store for the changes since its snapshot and swaps in a rebuilt one: a
-write made by any process is visible here within one poll interval. A call waiting for a revision
+The thread owns its own store connection. It waits on the store for a revision past its snapshot
+(SQLite polls every few milliseconds, PostgreSQL listens), at most `poll_interval` at a time, or
+refreshes at once when nudged after a local write; then it reads what changed since its snapshot
+and swaps in a rebuilt one. When the store cannot be reached it keeps serving the last snapshot
+and `staleness` grows. A call waiting for a revision
 (`at_least`) waits on a future that the thread resolves when it swaps that revision in: waiting
 costs nothing until then, however many calls wait.
 """
@@ -19,9 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dockgate_server.engine.cache import DecisionCache
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.service.clock import ServerClock
-from dockgate_server.store.sqlite import Store
+from dockgate_server.service.follow import SnapshotFollower
+from dockgate_server.store.port import open_store
 
 __all__ = ["DecisionState"]
 
@@ -31,7 +34,7 @@ log = logging.getLogger("dockgate.state")
 class DecisionState:
     def __init__(
         self,
-        store_path: Path,
+        store_url: str | Path,
         *,
         poll_interval: float = 0.02,
         cache_size: int = 100_000,
@@ -39,7 +42,7 @@ class DecisionState:
         on_poll: Callable[[], None] | None = None,
         clock: ServerClock | None = None,
     ) -> None:
-        self.store_path = store_path
+        self.store_url = str(store_url)
         self.clock = clock or ServerClock()
         """what session and login-token expiry is measured against"""
         self.poll_interval = poll_interval
@@ -51,6 +54,8 @@ class DecisionState:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._snapshot: Snapshot | None = None
+        self._answered = time.monotonic()
+        """when the store last answered the refresh thread"""
         self._waiters: dict[int, tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         """ticket → the revision a call waits for, its event loop and the future it awaits"""
         self._waiters_lock = threading.Lock()
@@ -75,6 +80,12 @@ class DecisionState:
         self._stopping.set()
         self._nudge.set()
         self._thread.join(timeout=5)
+
+    @property
+    def staleness(self) -> float:
+        """Seconds since the store last answered: how old the snapshot may be (about 0 while
+        the store is reachable)."""
+        return max(0.0, time.monotonic() - self._answered)
 
     def nudge(self) -> None:
         """Refresh now rather than at the next poll (after a write in this process)."""
@@ -118,32 +129,43 @@ class DecisionState:
 
     def _run(self) -> None:
         try:
-            store = Store(self.store_path)
-            builder = SnapshotBuilder(store)
-            self._swap(builder.build, None)
+            store = open_store(self.store_url)
+            follower = SnapshotFollower(store)
+            self._swap(follower.build, None)
+            self._answered = time.monotonic()
         except BaseException as problem:  # reported to start(), which raises it
             self._failure = problem
             self._ready.set()
             return
         self._ready.set()
+        failing = False
         with store:
             while not self._stopping.is_set():
-                self._nudge.wait(self.poll_interval)
-                self._nudge.clear()
-                if self._stopping.is_set():
-                    break
                 try:
+                    if not self._nudge.is_set():
+                        store.wait_for_change(self.snapshot.revision, self.poll_interval)
+                    self._nudge.clear()
+                    if self._stopping.is_set():
+                        break
                     self.clock.refresh()
-                    self._refresh(builder)
+                    self._refresh(follower)
+                    self._answered = time.monotonic()
+                    if failing:
+                        failing = False
+                        log.info("store reachable again: snapshot refreshed")
                     if self._on_poll is not None:
                         self._on_poll()
                 except Exception:
-                    # keep serving the last good snapshot; the next poll tries again
-                    log.exception("snapshot refresh failed")
+                    # keep serving the last good snapshot; try again after a poll interval.
+                    # One traceback per outage, not one per poll
+                    if not failing:
+                        log.exception("snapshot refresh failed: serving the last snapshot")
+                    failing = True
+                    self._stopping.wait(self.poll_interval)
 
-    def _refresh(self, builder: SnapshotBuilder) -> None:
+    def _refresh(self, follower: SnapshotFollower) -> None:
         current = self.snapshot
-        self._swap(lambda: builder.refresh(current), current)
+        self._swap(lambda: follower.refresh(current), current)
 
     def _swap(self, build: Callable[[], Snapshot], current: Snapshot | None) -> None:
         started = time.perf_counter()

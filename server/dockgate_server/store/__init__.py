@@ -1,4 +1,4 @@
-"""The store: the fleet and its revisions in SQLite, and bundles in and out."""
+"""The store: the port every backend implements, the fleet model, and bundles in and out."""
 
 from dockgate_server.store.bundle import (
     BUNDLE_FORMAT,
@@ -7,6 +7,9 @@ from dockgate_server.store.bundle import (
     fleet_to_bundle,
 )
 from dockgate_server.store.model import (
+    Change,
+    Credentials,
+    Delta,
     Fleet,
     Group,
     ManagedPolicy,
@@ -16,23 +19,39 @@ from dockgate_server.store.model import (
     Role,
     User,
 )
-from dockgate_server.store.sqlite import Change, Store
-from dockgate_server.store.validate import StoreError
+from dockgate_server.store.port import (
+    Conflict,
+    FleetStore,
+    MissingStoreError,
+    NotFound,
+    Refused,
+    StoreError,
+    Unavailable,
+    open_store,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BundleError",
     "Change",
+    "Conflict",
+    "Credentials",
+    "Delta",
     "Fleet",
+    "FleetStore",
     "Group",
     "ManagedPolicy",
+    "MissingStoreError",
+    "NotFound",
     "OrgNode",
     "Organization",
+    "Refused",
     "Repository",
     "Role",
-    "Store",
     "StoreError",
+    "Unavailable",
     "User",
     "bundle_to_fleet",
     "fleet_to_bundle",
+    "open_store",
 ]

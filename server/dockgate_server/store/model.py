@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CHANGES_KEPT",
+    "ENDED_SESSION_MEMORY",
+    "Change",
+    "Credentials",
+    "Delta",
     "Document",
     "Fleet",
     "Group",
@@ -15,12 +20,21 @@ __all__ = [
     "Organization",
     "Repository",
     "Role",
+    "Session",
+    "SigningKey",
     "User",
     "owner_key",
 ]
 
 Document = Mapping[str, Any]
 """A policy document as parsed JSON (validated before it is stored)."""
+
+CHANGES_KEPT = 10_000
+"""Revisions whose change records a backend keeps; a reader further behind rebuilds from scratch."""
+
+ENDED_SESSION_MEMORY = 7 * 24 * 3600
+"""seconds an ended session's ARN stays refused; after that it reads as a session issued
+elsewhere (the role with no session policy)"""
 
 
 def owner_key(kind: str, account: str, name: str) -> str:
@@ -209,3 +223,75 @@ class SigningKey:
     secret: bytes
     created_at: float
     retired_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one write touched, so a snapshot rebuilds only that."""
+
+    revision: int
+    principals: frozenset[str] = frozenset()
+    """owner keys (`user/ACCOUNT/NAME`, `role/ACCOUNT/name`) whose policies or tags changed"""
+    repositories: frozenset[str] = frozenset()
+    organization: bool = False
+    everything: bool = False
+    sessions: frozenset[str] = frozenset()
+    """session ARNs issued, replaced, revoked or swept"""
+    credentials: bool = False
+    """signing keys or revoked login tokens changed"""
+
+    @staticmethod
+    def merge(changes: list[Change]) -> Change:
+        """One change that touches what all of `changes` touched, at the last one's revision."""
+        return Change(
+            changes[-1].revision,
+            frozenset().union(*(c.principals for c in changes)),
+            frozenset().union(*(c.repositories for c in changes)),
+            any(c.organization for c in changes),
+            any(c.everything for c in changes),
+            frozenset().union(*(c.sessions for c in changes)),
+            any(c.credentials for c in changes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Every stored session (live and ended), the keys that still verify, revoked token IDs."""
+
+    sessions: tuple[Session, ...] = ()
+    signing_keys: tuple[SigningKey, ...] = ()
+    """the current key (not retired) last"""
+    revoked_tokens: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Everything a change touched, read at one revision: what a snapshot needs to catch up.
+
+    A principal, repository or session the change names but the store no longer holds maps to
+    None (it was deleted). `groups` and `policies` hold what the named users and roles refer to,
+    so the engine compiles them without reading again.
+    """
+
+    change: Change
+    revision: int
+    """the revision the reads saw (at least `change.revision`)"""
+    accounts: tuple[str, ...] = ()
+    users: Mapping[str, User | None] = field(default_factory=dict)
+    """by owner key, for every `user/…` key of `change.principals`"""
+    roles: Mapping[str, Role | None] = field(default_factory=dict)
+    """by owner key, for every `role/…` key of `change.principals`"""
+    groups: Mapping[tuple[str, str], Group] = field(default_factory=dict)
+    """(account, name) of every group the named users belong to"""
+    policies: Mapping[str, ManagedPolicy] = field(default_factory=dict)
+    """every managed policy the named users, their groups and the named roles attach or use as
+    a boundary"""
+    repositories: Mapping[str, Repository | None] = field(default_factory=dict)
+    organization: Organization | None = None
+    """the organization when `change.organization`, else None (unread)"""
+    sessions: Mapping[str, Session | None] = field(default_factory=dict)
+    """by ARN, for every session of `change.sessions`"""
+    signing_keys: tuple[SigningKey, ...] | None = None
+    """read only when `change.credentials`"""
+    revoked_tokens: frozenset[str] | None = None
+    """read only when `change.credentials`"""

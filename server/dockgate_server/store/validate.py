@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dockgate_server.policy.arn import is_account_id, split_arn
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import parse_policy
+from dockgate_server.store.errors import Refused, StoreError
 from dockgate_server.store.model import (
     Document,
     Fleet,
@@ -19,16 +20,12 @@ from dockgate_server.store.model import (
     User,
 )
 
-__all__ = ["StoreError", "check_document", "validate_fleet"]
+__all__ = ["StoreError", "check_document", "check_repository", "validate_fleet"]
 
 # ECR's repository name pattern (API reference), 2 to 256 characters
 _REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 _IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}")
 _IAM_PATH = re.compile(r"/(?:[\x21-\x7e]+/)?")
-
-
-class StoreError(ValueError):
-    """A write the store refuses; the message names the entity (and the policy pointer)."""
 
 
 def check_document(document: Document, kind: PolicyKind, name: str) -> None:
@@ -71,20 +68,20 @@ def _check_unique(fleet: Fleet) -> None:
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise StoreError(f"{what} `{name}` appears twice: names are unique per account")
+                raise Refused(f"{what} `{name}` appears twice: names are unique per account")
             seen.add(name)
 
 
 def _check_account(account: str, where: str) -> None:
     if not is_account_id(account):
-        raise StoreError(f"{where}: account `{account}` must be 12 digits")
+        raise Refused(f"{where}: account `{account}` must be 12 digits")
 
 
 def _check_name(name: str, path: str, where: str) -> None:
     if not _IAM_NAME.fullmatch(name):
-        raise StoreError(f"{where}: invalid name `{name}`")
+        raise Refused(f"{where}: invalid name `{name}`")
     if not _IAM_PATH.fullmatch(path):
-        raise StoreError(f"{where}: invalid path `{path}`: it must start and end with `/`")
+        raise Refused(f"{where}: invalid path `{path}`: it must start and end with `/`")
 
 
 def _check_attachments(
@@ -92,7 +89,7 @@ def _check_attachments(
 ) -> None:
     for arn in [*attached, *([boundary] if boundary else [])]:
         if arn not in policies:
-            raise StoreError(f"{where}: managed policy `{arn}` is not in the store or the bundle")
+            raise Refused(f"{where}: managed policy `{arn}` is not in the store or the bundle")
 
 
 def _check_inline(inline: dict[str, Document] | object, where: str) -> None:
@@ -105,9 +102,9 @@ def _check_managed(policy: ManagedPolicy) -> None:
     where = f"managed policy {policy.arn}"
     arn = split_arn(policy.arn)
     if arn is None or arn.service != "iam" or not arn.resource.startswith("policy/"):
-        raise StoreError(f"{where}: not a policy ARN `arn:aws:iam::ACCOUNT:policy/NAME`")
+        raise Refused(f"{where}: not a policy ARN `arn:aws:iam::ACCOUNT:policy/NAME`")
     if policy.default_version not in policy.versions:
-        raise StoreError(
+        raise Refused(
             f"{where}: default version `{policy.default_version}` is not among its versions"
         )
     for version, document in policy.versions.items():
@@ -131,7 +128,7 @@ def _check_user(user: User, policies: set[str], groups: set[tuple[str, str]]) ->
     _check_attachments(user.attached, user.boundary, policies, where)
     for group in user.groups:
         if (user.account, group) not in groups:
-            raise StoreError(f"{where}: group `{group}` does not exist")
+            raise Refused(f"{where}: group `{group}` does not exist")
 
 
 def _check_role(role: Role, policies: set[str]) -> None:
@@ -152,16 +149,16 @@ def check_repository(repository: Repository) -> None:
     where = f"repository `{repository.arn}`"
     arn = split_arn(repository.arn)
     if arn is None or arn.service != "ecr" or not arn.resource.startswith("repository/"):
-        raise StoreError(f"{where}: expected `arn:aws:ecr:REGION:ACCOUNT:repository/NAME`")
+        raise Refused(f"{where}: expected `arn:aws:ecr:REGION:ACCOUNT:repository/NAME`")
     _check_account(arn.account, where)
     name = repository.name
     if not 2 <= len(name) <= 256 or not _REPOSITORY_NAME.fullmatch(name):
-        raise StoreError(f"{where}: invalid repository name `{name}`")
+        raise Refused(f"{where}: invalid repository name `{name}`")
     if not arn.region:
-        raise StoreError(f"{where}: the ARN must name a region")
+        raise Refused(f"{where}: the ARN must name a region")
     keys = [key.lower() for key in repository.tags]
     if len(keys) != len(set(keys)):
-        raise StoreError(f"{where}: tag keys must differ in more than letter case")
+        raise Refused(f"{where}: tag keys must differ in more than letter case")
     if repository.policy is not None:
         check_document(
             repository.policy, PolicyKind.REPOSITORY, f"{repository.arn} repository policy"

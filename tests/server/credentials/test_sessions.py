@@ -27,11 +27,11 @@ from dockgate_server.credentials.tokens import new_signing_key
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.decision import Decision, Outcome
 from dockgate_server.engine.request import RawContext
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.findings import PolicyError
-from dockgate_server.store.credentials import ENDED_SESSION_MEMORY, CredentialStore
-from dockgate_server.store.model import Fleet, Repository, Role, Session, User
-from dockgate_server.store.sqlite import Store
+from dockgate_server.service.follow import SnapshotFollower
+from dockgate_server.store.model import ENDED_SESSION_MEMORY, Fleet, Repository, Role, Session, User
+from dockgate_server.store.port import FleetStore, open_store
 from dockgate_server.store.validate import StoreError
 
 Doc = dict[str, Any]
@@ -292,13 +292,13 @@ def _fleet() -> Fleet:
 
 @dataclasses.dataclass
 class World:
-    store: Store
-    builder: SnapshotBuilder
+    store: FleetStore
+    builder: SnapshotFollower
     snapshot: Snapshot
 
     @property
-    def credentials(self) -> CredentialStore:
-        return CredentialStore(self.store)
+    def credentials(self) -> FleetStore:
+        return self.store
 
     def assume(
         self, caller: str, role: str, name: str = "s1", *, now: float = NOW, **options: Any
@@ -330,9 +330,9 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with Store(tmp_path / "store.sqlite3") as store:
+    with open_store(tmp_path / "store.sqlite3") as store:
         store.import_fleet(_fleet())
-        builder = SnapshotBuilder(store)
+        builder = SnapshotFollower(store)
         yield World(store, builder, builder.build())
 
 
@@ -440,7 +440,7 @@ def test_an_identity_policy_alone_does_not_allow_tagging_the_session(world: Worl
 
 
 def test_session_tags_are_request_tags_of_the_trust_decision(world: World) -> None:
-    with Store(world.store.path) as store:  # a second fleet writer, as an admin would be
+    with open_store(world.store.describe()) as store:  # a second fleet writer, as an admin would be
         store.put_role(
             Role(
                 A,
@@ -729,7 +729,7 @@ def test_source_identity_is_visible_to_policies(
 
 
 def test_the_source_identity_of_a_chain_is_visible_to_policies(world: World) -> None:
-    with Store(world.store.path) as store:
+    with open_store(world.store.describe()) as store:
         store.put_role(
             Role(
                 A,
@@ -1040,7 +1040,7 @@ def test_check_login_for_a_federated_session(
 
 
 def test_check_login_reads_the_context(world: World) -> None:
-    with Store(world.store.path) as store:
+    with open_store(world.store.describe()) as store:
         store.put_user(
             User(
                 A,
@@ -1218,7 +1218,7 @@ def test_refresh_sees_sessions_keys_and_revocations_as_a_fresh_build_does(world:
     def step(write: Mapping[str, Any] | None = None) -> Snapshot:
         nonlocal snapshot
         snapshot = builder.refresh(snapshot)
-        fresh = SnapshotBuilder(world.store).build()
+        fresh = SnapshotFollower(world.store).build()
         assert _credentials_summary(snapshot) == _credentials_summary(fresh)
         assert _decisions(snapshot, principals) == _decisions(fresh, principals)
         return snapshot

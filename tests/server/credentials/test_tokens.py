@@ -23,10 +23,9 @@ from dockgate_server.credentials.tokens import (
     read_token,
 )
 from dockgate_server.engine.sessions import CredentialState, compile_session
-from dockgate_server.engine.snapshot import SnapshotBuilder
-from dockgate_server.store.credentials import CredentialStore
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import Fleet, Role, Session, SigningKey, User
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import FleetStore, open_store
 
 A = "111111111111"
 NOW = 1_750_000_000.0
@@ -255,17 +254,17 @@ def test_a_user_token_does_not_depend_on_sessions() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite3") as opened:
+def store(tmp_path: Path) -> Iterator[FleetStore]:
+    with open_store(tmp_path / "store.sqlite3") as opened:
         opened.import_fleet(
             Fleet((A,), (User(A, "dev"),), roles=(Role(A, "worker"),)),
         )
         yield opened
 
 
-def test_a_token_of_a_retired_key_verifies_until_the_key_is_swept(store: Store) -> None:
-    credentials = CredentialStore(store)
-    builder = SnapshotBuilder(store)
+def test_a_token_of_a_retired_key_verifies_until_the_key_is_swept(store: FleetStore) -> None:
+    credentials = store
+    builder = SnapshotFollower(store)
     first = new_signing_key(NOW)
     credentials.add_signing_key(first)
     snapshot = builder.build()
@@ -288,9 +287,9 @@ def test_a_token_of_a_retired_key_verifies_until_the_key_is_swept(store: Store) 
     assert verify(new).principal == DEV
 
 
-def test_a_token_revoked_in_the_store_is_refused_after_refresh(store: Store) -> None:
-    credentials = CredentialStore(store)
-    builder = SnapshotBuilder(store)
+def test_a_token_revoked_in_the_store_is_refused_after_refresh(store: FleetStore) -> None:
+    credentials = store
+    builder = SnapshotFollower(store)
     credentials.add_signing_key(KEY)
     snapshot = builder.build()
     password, token = issue_token(KEY, DEV, None, NOW)
@@ -302,10 +301,10 @@ def test_a_token_revoked_in_the_store_is_refused_after_refresh(store: Store) -> 
 
 
 def test_a_session_token_after_the_session_is_revoked_or_replaced_in_the_store(
-    store: Store,
+    store: FleetStore,
 ) -> None:
-    credentials = CredentialStore(store)
-    builder = SnapshotBuilder(store)
+    credentials = store
+    builder = SnapshotFollower(store)
     credentials.add_signing_key(KEY)
     credentials.put_session(live_session("sid-1"))
     snapshot = builder.build()

@@ -11,9 +11,10 @@ import pytest
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.decision import Decision, Outcome
 from dockgate_server.engine.request import RawContext
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import User
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import FleetStore, open_store
 
 A = "111122223333"
 B = "444455556666"
@@ -34,14 +35,14 @@ def allow(condition: dict[str, Any] | None = None, resource: str = "*") -> dict[
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.db") as opened:
+def store(tmp_path: Path) -> Iterator[FleetStore]:
+    with open_store(tmp_path / "store.db") as opened:
         yield opened
 
 
-def snapshot_with(store: Store, document: dict[str, Any], name: str = "alice") -> Snapshot:
+def snapshot_with(store: FleetStore, document: dict[str, Any], name: str = "alice") -> Snapshot:
     store.put_user(User(A, name, inline={"access": document}))
-    return SnapshotBuilder(store).build()
+    return SnapshotFollower(store).build()
 
 
 def decide(
@@ -56,7 +57,7 @@ def decide(
     return decision
 
 
-def test_a_repeated_request_hits(store: Store) -> None:
+def test_a_repeated_request_hits(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()
     first = decide(cache, snapshot)
@@ -66,7 +67,7 @@ def test_a_repeated_request_hits(store: Store) -> None:
     assert first.outcome is Outcome.ALLOWED
 
 
-def test_another_principal_action_or_resource_misses(store: Store) -> None:
+def test_another_principal_action_or_resource_misses(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()
     decide(cache, snapshot)
@@ -76,7 +77,7 @@ def test_another_principal_action_or_resource_misses(store: Store) -> None:
     assert (cache.hits, cache.misses) == (0, 4)
 
 
-def test_a_new_revision_misses(store: Store) -> None:
+def test_a_new_revision_misses(store: FleetStore) -> None:
     before = snapshot_with(store, allow())
     cache = DecisionCache()
     assert decide(cache, before).outcome is Outcome.ALLOWED
@@ -93,7 +94,9 @@ def test_a_new_revision_misses(store: Store) -> None:
     assert (cache.hits, cache.misses) == (1, 2)
 
 
-def test_a_decision_that_read_the_current_time_is_reused_only_at_that_time(store: Store) -> None:
+def test_a_decision_that_read_the_current_time_is_reused_only_at_that_time(
+    store: FleetStore,
+) -> None:
     snapshot = snapshot_with(
         store, allow({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}})
     )
@@ -115,7 +118,7 @@ def test_a_decision_that_read_the_current_time_is_reused_only_at_that_time(store
     assert (cache.hits, cache.misses) == (3, 3)
 
 
-def test_a_decision_that_read_no_context_key_is_reused_across_contexts(store: Store) -> None:
+def test_a_decision_that_read_no_context_key_is_reused_across_contexts(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()
     decide(cache, snapshot)
@@ -129,7 +132,7 @@ def test_a_decision_that_read_no_context_key_is_reused_across_contexts(store: St
     assert (cache.hits, cache.misses) == (4, 1)
 
 
-def test_only_the_keys_a_decision_read_split_the_cache(store: Store) -> None:
+def test_only_the_keys_a_decision_read_split_the_cache(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
     cache = DecisionCache()
     inside = {"aws:SourceIp": "10.1.2.3"}
@@ -141,7 +144,7 @@ def test_only_the_keys_a_decision_read_split_the_cache(store: Store) -> None:
     assert (cache.hits, cache.misses) == (1, 2)
 
 
-def test_a_decision_on_a_variable_in_the_resource_reads_its_key(store: Store) -> None:
+def test_a_decision_on_a_variable_in_the_resource_reads_its_key(store: FleetStore) -> None:
     pattern = "arn:aws:ecr:*:*:repository/${aws:RequestedRegion}"
     snapshot = snapshot_with(store, allow(resource=pattern))
     cache = DecisionCache()
@@ -152,7 +155,7 @@ def test_a_decision_on_a_variable_in_the_resource_reads_its_key(store: Store) ->
     assert (cache.hits, cache.misses) == (0, 2)
 
 
-def test_the_cache_stays_within_maxsize(store: Store) -> None:
+def test_the_cache_stays_within_maxsize(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache(maxsize=4)
     resources = [f"arn:aws:ecr:us-east-1:{A}:repository/app-{n}" for n in range(20)]
@@ -166,7 +169,7 @@ def test_the_cache_stays_within_maxsize(store: Store) -> None:
     assert (cache.hits, cache.misses) == (1, 21)
 
 
-def test_many_contexts_for_one_request_take_one_entry(store: Store) -> None:
+def test_many_contexts_for_one_request_take_one_entry(store: FleetStore) -> None:
     snapshot = snapshot_with(
         store, allow({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}})
     )
@@ -178,7 +181,7 @@ def test_many_contexts_for_one_request_take_one_entry(store: Store) -> None:
     assert cache.misses == 20
 
 
-def test_unknown_principal_decisions_are_cached_per_revision(store: Store) -> None:
+def test_unknown_principal_decisions_are_cached_per_revision(store: FleetStore) -> None:
     before = snapshot_with(store, allow())
     cache = DecisionCache()
     first = decide(cache, before, principal=NOBODY)
@@ -190,7 +193,7 @@ def test_unknown_principal_decisions_are_cached_per_revision(store: Store) -> No
     assert (cache.hits, cache.misses) == (1, 2)
 
 
-def test_a_malformed_request_is_refused_by_the_cache_too(store: Store) -> None:
+def test_a_malformed_request_is_refused_by_the_cache_too(store: FleetStore) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()
     with pytest.raises(ValueError, match="context key"):
@@ -200,7 +203,7 @@ def test_a_malformed_request_is_refused_by_the_cache_too(store: Store) -> None:
 
 
 def test_a_resource_account_given_in_the_context_is_ignored_against_the_store(
-    store: Store,
+    store: FleetStore,
 ) -> None:
     snapshot = snapshot_with(store, allow())
     cache = DecisionCache()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockgate_server.engine.cache import DecisionCache
-from dockgate_server.engine.snapshot import SnapshotBuilder
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import User
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import open_store
 
 ALICE = "arn:aws:iam::111122223333:user/alice"
 APP = "arn:aws:ecr:us-east-1:111122223333:repository/app"
@@ -19,9 +19,9 @@ ALLOW = {
 
 
 def test_a_cache_of_size_zero_keeps_nothing(tmp_path: Path) -> None:
-    with Store(tmp_path / "store.db") as store:
+    with open_store(tmp_path / "store.db") as store:
         store.put_user(User("111122223333", "alice", inline={"access": ALLOW}))
-        snapshot = SnapshotBuilder(store).build()
+        snapshot = SnapshotFollower(store).build()
     cache = DecisionCache(maxsize=0)
     for action in ("ecr:BatchGetImage", "ecr:BatchGetImage", "ecr:PutImage"):
         assert cache.decide(snapshot, ALICE, action, APP) == snapshot.authorize(ALICE, action, APP)

@@ -13,10 +13,10 @@ import pytest
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.decision import Outcome
 from dockgate_server.engine.request import RequestError
-from dockgate_server.engine.snapshot import Snapshot, SnapshotBuilder
-from dockgate_server.store.credentials import CredentialStore
+from dockgate_server.engine.snapshot import Snapshot
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import Organization, OrgNode, Repository, Role, Session, User
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import FleetStore, open_store
 
 A = "111122223333"
 B = "444455556666"
@@ -46,12 +46,12 @@ def deny_when(operator: str, key: str, value: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.db") as opened:
+def store(tmp_path: Path) -> Iterator[FleetStore]:
+    with open_store(tmp_path / "store.db") as opened:
         yield opened
 
 
-def fleet(store: Store, *statements: dict[str, Any]) -> Snapshot:
+def fleet(store: FleetStore, *statements: dict[str, Any]) -> Snapshot:
     """alice (tag team=a) and role deploy (tag team=a), both with `statements`; repository
     prod/app tagged env=prod; account A in an organization; a session of deploy issued here."""
     policy = {"access": document(ALLOW_ALL, *statements)}
@@ -62,7 +62,7 @@ def fleet(store: Store, *statements: dict[str, Any]) -> Snapshot:
     root = OrgNode("r-ab12", service_control=(full_access,), accounts=(A,))
     store.set_organization(Organization("o-a1b2c3d4e5", root))
     now = time.time()
-    CredentialStore(store).put_session(
+    store.put_session(
         Session(
             ISSUED,
             "session-1",
@@ -73,7 +73,7 @@ def fleet(store: Store, *statements: dict[str, Any]) -> Snapshot:
             tags={"team": "ops"},
         )
     )
-    return SnapshotBuilder(store).build()
+    return SnapshotFollower(store).build()
 
 
 # -- keys the store defines (issue 11 item 15) ---------------------------------------------------
@@ -135,7 +135,7 @@ def fleet(store: Store, *statements: dict[str, Any]) -> Snapshot:
     ],
 )
 def test_a_callers_value_for_a_store_key_cannot_lift_a_deny(
-    store: Store, statement: dict[str, Any], principal: str, given: dict[str, Any]
+    store: FleetStore, statement: dict[str, Any], principal: str, given: dict[str, Any]
 ) -> None:
     snapshot = fleet(store, statement)
     assert snapshot.authorize(principal, PULL, PROD).outcome is Outcome.EXPLICITLY_DENIED
@@ -148,7 +148,7 @@ def test_a_callers_value_for_a_store_key_cannot_lift_a_deny(
 
 
 def test_a_session_dockgate_did_not_issue_takes_session_tags_from_the_context(
-    store: Store,
+    store: FleetStore,
 ) -> None:
     snapshot = fleet(store, deny_when("StringNotEquals", "aws:PrincipalTag/team", "ops"))
     # the role's own tag is team=a: denied until the session's tag says otherwise
@@ -160,7 +160,7 @@ def test_a_session_dockgate_did_not_issue_takes_session_tags_from_the_context(
     assert snapshot.authorize(ISSUED, PULL, PROD).outcome is Outcome.ALLOWED
 
 
-def test_the_cache_lists_ignored_keys_exactly_as_the_request_gave_them(store: Store) -> None:
+def test_the_cache_lists_ignored_keys_exactly_as_the_request_gave_them(store: FleetStore) -> None:
     snapshot = fleet(store)
     cache = DecisionCache()
     plain = cache.decide(snapshot, ALICE, PULL, PROD)
@@ -188,7 +188,9 @@ def test_the_cache_lists_ignored_keys_exactly_as_the_request_gave_them(store: St
         f"arn:aws-cn:sts::{A}:federated-user/alice",
     ],
 )
-def test_a_principal_of_another_partition_is_not_the_accounts(store: Store, principal: str) -> None:
+def test_a_principal_of_another_partition_is_not_the_accounts(
+    store: FleetStore, principal: str
+) -> None:
     snapshot = fleet(store)
     decision = snapshot.authorize(principal, PULL, PROD)
     assert decision.outcome is Outcome.IMPLICITLY_DENIED
@@ -198,13 +200,13 @@ def test_a_principal_of_another_partition_is_not_the_accounts(store: Store, prin
     assert DecisionCache().decide(snapshot, principal, PULL, PROD) == decision
 
 
-def test_the_root_user_is_known_in_its_own_partition_only(store: Store) -> None:
+def test_the_root_user_is_known_in_its_own_partition_only(store: FleetStore) -> None:
     snapshot = fleet(store)
     assert snapshot.authorize(f"arn:aws:iam::{A}:root", PULL, PROD).outcome is Outcome.ALLOWED
     cn_repository = f"arn:aws-cn:ecr:cn-north-1:{B}:repository/app"
     store.put_user(User(B, "li", inline={"access": document(ALLOW_ALL)}, partition="aws-cn"))
     store.put_repository(Repository(cn_repository))
-    snapshot = SnapshotBuilder(store).refresh(snapshot)  # incrementally, as a follower does
+    snapshot = SnapshotFollower(store).refresh(snapshot)  # incrementally, as a follower does
     assert snapshot.partition_of(B) == "aws-cn"
     assert snapshot.authorize(f"arn:aws-cn:iam::{B}:root", PULL, cn_repository).outcome is (
         Outcome.ALLOWED
@@ -219,7 +221,7 @@ def test_the_root_user_is_known_in_its_own_partition_only(store: Store) -> None:
     assert "access never crosses partitions" in crossing.reasons[0].detail
 
 
-def test_an_unknown_partition_is_an_invalid_principal(store: Store) -> None:
+def test_an_unknown_partition_is_an_invalid_principal(store: FleetStore) -> None:
     snapshot = fleet(store)
     for principal in (f"arn:bogus:sts::{A}:assumed-role/deploy/x", f"arn:aws-xx:iam::{A}:root"):
         with pytest.raises(RequestError, match="unknown partition") as raised:
@@ -232,7 +234,7 @@ def test_an_unknown_partition_is_an_invalid_principal(store: Store) -> None:
 
 @pytest.mark.parametrize("principal", [ALICE, f"arn:aws:iam::{A}:user/nobody"])
 def test_a_malformed_repository_is_refused_for_known_and_unknown_callers(
-    store: Store, principal: str
+    store: FleetStore, principal: str
 ) -> None:
     snapshot = fleet(store)
     for name in ("Prod/App", "prod/../app", "prod/app\x00", "prod//app"):

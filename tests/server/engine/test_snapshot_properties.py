@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.decision import Decision
-from dockgate_server.engine.snapshot import PrincipalView, Snapshot, SnapshotBuilder
+from dockgate_server.engine.snapshot import PrincipalView, Snapshot
+from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import (
+    Change,
     Fleet,
     Group,
     ManagedPolicy,
@@ -31,7 +33,7 @@ from dockgate_server.store.model import (
     Role,
     User,
 )
-from dockgate_server.store.sqlite import Change, Store
+from dockgate_server.store.port import FleetStore, open_store
 from dockgate_server.store.validate import StoreError
 
 Doc = dict[str, Any]
@@ -468,9 +470,12 @@ def calls(draw: st.DrawFn, fleet: Fleet | None = None, cache_safe: bool = False)
 
 
 @contextmanager
-def stored(fleet: Fleet | None = None) -> Iterator[Store]:
+def stored(fleet: Fleet | None = None) -> Iterator[FleetStore]:
     """A fresh store in its own temporary directory, holding `fleet`."""
-    with tempfile.TemporaryDirectory() as directory, Store(Path(directory) / "store.db") as store:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        open_store(Path(directory) / "store.db") as store,
+    ):
         if fleet is not None:
             store.import_fleet(fleet)
         yield store
@@ -489,7 +494,7 @@ SETTINGS = settings(
 @given(data=st.data(), fleet=fleets())
 def test_indexed_and_scan_all_paths_decide_the_same(data: st.DataObject, fleet: Fleet) -> None:
     with stored(fleet) as store:
-        snapshot = SnapshotBuilder(store).build()
+        snapshot = SnapshotFollower(store).build()
     for call in data.draw(st.lists(calls(fleet), min_size=1, max_size=15), label="calls"):
         indexed = call.authorize(snapshot, indexed=True)
         scanned = call.authorize(snapshot, indexed=False)
@@ -527,7 +532,7 @@ def test_a_policy_attached_twice_gives_the_same_reasons_on_both_paths() -> None:
         policies=(ManagedPolicy(deny, "p1", "/", "v1", {"v1": DENY_ALL}),),
     )
     with stored(fleet) as store:
-        snapshot = SnapshotBuilder(store).build()
+        snapshot = SnapshotFollower(store).build()
     call = Call(f"arn:aws:iam::{A}:user/bob", "ecr:PutImage", app, {})
     scanned = call.authorize(snapshot, indexed=False)
     assert [r.policy for r in scanned.reasons] == [deny, deny]
@@ -684,9 +689,9 @@ def test_an_incremental_update_decides_as_a_fresh_compile(
     data: st.DataObject, fleet: Fleet, requests: list[Call]
 ) -> None:
     with stored(fleet) as store:
-        builder = SnapshotBuilder(store)
+        builder = SnapshotFollower(store)
         snapshot = builder.build()
-        follower = SnapshotBuilder(store)
+        follower = SnapshotFollower(store)
         behind = follower.build()
         for number in range(data.draw(st.integers(1, 10), label="writes")):
             method, arguments = data.draw(writes(store.load_fleet()), label=f"write {number}")
@@ -700,7 +705,7 @@ def test_an_incremental_update_decides_as_a_fresh_compile(
             event(f"b: {method} ok")
             assert change.revision == revision + 1
             snapshot = builder.update(snapshot, change)
-            fresh = SnapshotBuilder(store).build()
+            fresh = SnapshotFollower(store).build()
             assert snapshot.revision == fresh.revision == change.revision
             assert shape(snapshot) == shape(fresh), f"write {number}: {method}"
             assert_same_decisions(snapshot, fresh, requests)
@@ -720,13 +725,13 @@ def test_repositories_of_one_name_in_two_partitions_both_stay() -> None:
     """Repositories are keyed by ARN: a same-named one in another partition replaces nothing."""
     china = repository_arn(A, "us-east-1", "app", "aws-cn")
     with stored() as store:
-        builder = SnapshotBuilder(store)
+        builder = SnapshotFollower(store)
         snapshot = builder.update(
             builder.build(), store.put_repository(Repository(china, {}, CROSS_ACCOUNT_PULL))
         )
         change = store.put_repository(Repository(repository_arn(A, "us-east-1", "app")))
         snapshot = builder.update(snapshot, change)
-        fresh = SnapshotBuilder(store).build()
+        fresh = SnapshotFollower(store).build()
         assert store.load_repository(china) is not None
         root = f"arn:aws:iam::{B}:root"
         assert snapshot.authorize(root, "ecr:BatchGetImage", china) == fresh.authorize(
@@ -755,9 +760,9 @@ LOGIN: Doc = {
 @given(data=st.data(), fleet=fleets())
 def test_the_cache_decides_as_the_uncached_snapshot(data: st.DataObject, fleet: Fleet) -> None:
     with stored(fleet) as store:
-        first = SnapshotBuilder(store).build()
+        first = SnapshotFollower(store).build()
         store.put_user(User(A, "alice", inline={"login": LOGIN}))
-        second = SnapshotBuilder(store).build()
+        second = SnapshotFollower(store).build()
     # restricted: see `contexts`
     requests = data.draw(
         st.lists(calls(fleet), min_size=1, max_size=4),

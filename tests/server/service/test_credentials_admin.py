@@ -17,7 +17,7 @@ from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.credentials_admin import _peer_address
 from dockgate_server.service.state import DecisionState
-from dockgate_server.store import Store, bundle_to_fleet
+from dockgate_server.store import bundle_to_fleet, open_store
 
 ACCOUNT = "111122223333"
 DEV = f"arn:aws:iam::{ACCOUNT}:user/dev"
@@ -100,7 +100,7 @@ def _login(
 ) -> admin_pb2.LoginPasswordResponse | grpc.RpcError:
     """One GetLoginPassword through a real server on 127.0.0.1; its answer or its error."""
     store = tmp_path / "store.sqlite3"
-    with Store(store) as opened:
+    with open_store(store) as opened:
         opened.import_fleet(bundle_to_fleet(bundle))
     state = DecisionState(store)
     state.start()

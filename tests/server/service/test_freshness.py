@@ -19,7 +19,7 @@ from dockgate import AdminClient, Client, Decision, Outcome
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.service.state import DecisionState
 from dockgate_server.store.model import Repository
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import open_store
 from tests.server.service.conftest import RunningServer, start_server
 
 ACCOUNT = "111122223333"
@@ -209,7 +209,7 @@ WAITERS = 500
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[DecisionState]:
     path = tmp_path / "store.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         store.put_repository(Repository(TOOLS))
     running = DecisionState(path, poll_interval=0.02)
     running.start()
@@ -252,7 +252,7 @@ def test_a_write_releases_its_waiters_without_waiting_out_their_timeout(
         waiters = [asyncio.create_task(state.at_least(wanted, 3600.0)) for _ in range(50)]
         while state.waiting < 50:
             await asyncio.sleep(0.001)
-        with Store(state.store_path) as store:
+        with open_store(state.store_url) as store:
             store.put_repository(Repository(f"{TOOLS}-2"))
         return await asyncio.wait_for(asyncio.gather(*waiters), SETTLE * 6)
 

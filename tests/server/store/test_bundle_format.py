@@ -14,12 +14,13 @@ from dockgate_server.store import (
     BUNDLE_FORMAT,
     BundleError,
     Fleet,
+    FleetStore,
     Repository,
-    Store,
     StoreError,
     User,
     bundle_to_fleet,
     fleet_to_bundle,
+    open_store,
 )
 from tests.server.store.fleet_bundles import (
     ALLOW_ALL,
@@ -51,12 +52,12 @@ Bundle = dict[str, Any]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite3") as opened:
+def store(tmp_path: Path) -> Iterator[FleetStore]:
+    with open_store(tmp_path / "store.sqlite3") as opened:
         yield opened
 
 
-def _import(store: Store, bundle: object, *, replace: bool = False) -> int:
+def _import(store: FleetStore, bundle: object, *, replace: bool = False) -> int:
     return store.import_fleet(bundle_to_fleet(bundle), replace=replace).revision
 
 
@@ -76,7 +77,7 @@ def _by_arn(entities: tuple[Any, ...]) -> list[Any]:
 # -- a realistic bundle imports ------------------------------------------------------------------
 
 
-def test_a_realistic_bundle_imports_every_part(store: Store) -> None:
+def test_a_realistic_bundle_imports_every_part(store: FleetStore) -> None:
     change = store.import_fleet(bundle_to_fleet(realistic_bundle()))
     assert change.revision == store.revision == 1
     assert change.everything
@@ -148,7 +149,7 @@ def test_a_realistic_bundle_imports_every_part(store: Store) -> None:
     assert organization.path_to(SANDBOX) is None
 
 
-def test_the_store_holds_exactly_what_the_bundle_describes(store: Store) -> None:
+def test_the_store_holds_exactly_what_the_bundle_describes(store: FleetStore) -> None:
     described = bundle_to_fleet(realistic_bundle())
     store.import_fleet(described)
     stored = store.load_fleet()
@@ -158,7 +159,7 @@ def test_the_store_holds_exactly_what_the_bundle_describes(store: Store) -> None
     assert set(stored.accounts) == set(described.accounts)
 
 
-def test_the_sample_bundle_shipped_with_dockgate_imports(store: Store) -> None:
+def test_the_sample_bundle_shipped_with_dockgate_imports(store: FleetStore) -> None:
     sample = (
         Path(__file__).parents[3] / "server" / "dockgate_server" / "data" / "sample-bundle.json"
     )
@@ -179,7 +180,9 @@ def test_the_sample_bundle_shipped_with_dockgate_imports(store: Store) -> None:
     ],
     ids=["plain", "special characters"],
 )
-def test_a_url_encoded_policy_document_decodes_exactly(store: Store, value: dict[str, Any]) -> None:
+def test_a_url_encoded_policy_document_decodes_exactly(
+    store: FleetStore, value: dict[str, Any]
+) -> None:
     policy = document(value)
     bundle: Bundle = {
         "format": BUNDLE_FORMAT,
@@ -229,7 +232,7 @@ def test_a_url_encoded_policy_document_decodes_exactly(store: Store, value: dict
 
 
 def test_is_default_version_names_the_default_when_default_version_id_is_absent(
-    store: Store,
+    store: FleetStore,
 ) -> None:
     bundle = realistic_bundle()
     listed = _named(_details(bundle, MAIN)["Policies"], "Arn", REGISTRY_READ)
@@ -244,19 +247,19 @@ def test_is_default_version_names_the_default_when_default_version_id_is_absent(
 
 
 def test_export_then_import_then_export_gives_the_same_bundle(tmp_path: Path) -> None:
-    with Store(tmp_path / "first.sqlite3") as first:
+    with open_store(tmp_path / "first.sqlite3") as first:
         _import(first, realistic_bundle())
         exported = fleet_to_bundle(first.load_fleet())
         fleet = first.load_fleet()
     # through JSON text, as `dockgate export` prints it
     text = json.dumps(exported, indent=2, ensure_ascii=False)
-    with Store(tmp_path / "second.sqlite3") as second:
+    with open_store(tmp_path / "second.sqlite3") as second:
         assert _import(second, json.loads(text)) == 1
         assert fleet_to_bundle(second.load_fleet()) == exported
         assert second.load_fleet() == fleet
 
 
-def test_export_uses_the_aws_cli_shapes(store: Store) -> None:
+def test_export_uses_the_aws_cli_shapes(store: FleetStore) -> None:
     _import(store, realistic_bundle())
     exported = fleet_to_bundle(store.load_fleet())
     assert exported["format"] == BUNDLE_FORMAT
@@ -316,7 +319,7 @@ def _main_update() -> Bundle:
     }
 
 
-def test_merge_replaces_the_entities_in_the_bundle_and_keeps_the_rest(store: Store) -> None:
+def test_merge_replaces_the_entities_in_the_bundle_and_keeps_the_rest(store: FleetStore) -> None:
     _import(store, realistic_bundle())
     before = store.load_fleet()
     assert _import(store, _main_update()) == 2
@@ -343,7 +346,9 @@ def test_merge_replaces_the_entities_in_the_bundle_and_keeps_the_rest(store: Sto
     assert after.organization == before.organization
 
 
-def test_replace_makes_the_bundle_the_whole_truth_for_the_accounts_it_names(store: Store) -> None:
+def test_replace_makes_the_bundle_the_whole_truth_for_the_accounts_it_names(
+    store: FleetStore,
+) -> None:
     _import(store, realistic_bundle())
     before = store.load_fleet()
     assert store.import_fleet(bundle_to_fleet(_main_update()), replace=True).revision == 2
@@ -367,7 +372,7 @@ def test_replace_makes_the_bundle_the_whole_truth_for_the_accounts_it_names(stor
     assert set(after.accounts) == {MAIN, PARTNER, SANDBOX}
 
 
-def test_replace_drops_memberships_of_removed_groups(store: Store) -> None:
+def test_replace_drops_memberships_of_removed_groups(store: FleetStore) -> None:
     _import(store, realistic_bundle())
     bundle = realistic_bundle()
     details = _details(bundle, MAIN)
@@ -383,7 +388,7 @@ def test_replace_drops_memberships_of_removed_groups(store: Store) -> None:
     assert alice.groups == ("readers",)
 
 
-def test_merge_may_refer_to_groups_and_policies_already_stored(store: Store) -> None:
+def test_merge_may_refer_to_groups_and_policies_already_stored(store: FleetStore) -> None:
     _import(store, realistic_bundle())
     later: Bundle = {
         "format": BUNDLE_FORMAT,
@@ -479,7 +484,7 @@ SPOILED: list[tuple[str, Callable[[Bundle], None], tuple[str, ...]]] = [
     ("spoil", "location"), [s[1:] for s in SPOILED], ids=[s[0] for s in SPOILED]
 )
 def test_an_invalid_policy_anywhere_fails_the_whole_import_and_stores_nothing(
-    store: Store, spoil: Callable[[Bundle], None], location: tuple[str, ...]
+    store: FleetStore, spoil: Callable[[Bundle], None], location: tuple[str, ...]
 ) -> None:
     earlier: Bundle = {
         "format": BUNDLE_FORMAT,
@@ -501,7 +506,9 @@ def test_an_invalid_policy_anywhere_fails_the_whole_import_and_stores_nothing(
         assert store.changes_since(1) == []
 
 
-def test_an_aws_managed_policy_attached_but_not_listed_is_an_error_naming_it(store: Store) -> None:
+def test_an_aws_managed_policy_attached_but_not_listed_is_an_error_naming_it(
+    store: FleetStore,
+) -> None:
     bundle = realistic_bundle()
     details = _details(bundle, MAIN)
     details["Policies"] = [p for p in details["Policies"] if p["Arn"] != AWS_READ_ONLY]
@@ -513,7 +520,7 @@ def test_an_aws_managed_policy_attached_but_not_listed_is_an_error_naming_it(sto
     assert store.load_fleet() == Fleet()
 
 
-def test_a_customer_managed_policy_attached_but_not_listed_is_an_error(store: Store) -> None:
+def test_a_customer_managed_policy_attached_but_not_listed_is_an_error(store: FleetStore) -> None:
     bundle = realistic_bundle()
     details = _details(bundle, MAIN)
     details["Policies"] = [p for p in details["Policies"] if p["Arn"] != ECR_ONLY]
@@ -522,7 +529,7 @@ def test_a_customer_managed_policy_attached_but_not_listed_is_an_error(store: St
     assert store.revision == 0
 
 
-def test_a_user_in_a_group_the_bundle_does_not_list_is_an_error(store: Store) -> None:
+def test_a_user_in_a_group_the_bundle_does_not_list_is_an_error(store: FleetStore) -> None:
     bundle = realistic_bundle()
     _named(_details(bundle, MAIN)["UserDetailList"], "UserName", "bob")["GroupList"] = ["nobody"]
     with pytest.raises(StoreError, match=r"user `bob` of account 111122223333: group `nobody`"):
@@ -643,7 +650,7 @@ SHAPES: list[tuple[str, Callable[[Bundle], None], str]] = [
 
 @pytest.mark.parametrize(("spoil", "pointer"), [s[1:] for s in SHAPES], ids=[s[0] for s in SHAPES])
 def test_a_bad_shape_is_an_error_starting_with_its_pointer(
-    store: Store, spoil: Callable[[Bundle], None], pointer: str
+    store: FleetStore, spoil: Callable[[Bundle], None], pointer: str
 ) -> None:
     bundle = realistic_bundle()
     spoil(bundle)
@@ -668,14 +675,14 @@ def test_bundle_errors_are_store_errors() -> None:
 # -- what the spec asks that the store does not do yet -----------------------------------------
 
 
-def test_an_account_key_that_is_not_an_account_id_is_refused(store: Store) -> None:
+def test_an_account_key_that_is_not_an_account_id_is_refused(store: FleetStore) -> None:
     bundle: Bundle = {"format": BUNDLE_FORMAT, "accounts": {"team-a": {"repositories": []}}}
     with pytest.raises(StoreError, match=r"team-a"):
         _import(store, bundle)
     assert store.accounts() == ()
 
 
-def test_two_users_of_one_name_in_an_account_are_refused(store: Store) -> None:
+def test_two_users_of_one_name_in_an_account_are_refused(store: FleetStore) -> None:
     bundle: Bundle = {
         "format": BUNDLE_FORMAT,
         "accounts": {
@@ -694,7 +701,7 @@ def test_two_users_of_one_name_in_an_account_are_refused(store: Store) -> None:
     assert store.revision == 0
 
 
-def test_two_roles_whose_names_differ_only_in_case_are_refused(store: Store) -> None:
+def test_two_roles_whose_names_differ_only_in_case_are_refused(store: FleetStore) -> None:
     bundle: Bundle = {
         "format": BUNDLE_FORMAT,
         "accounts": {
@@ -711,7 +718,7 @@ def test_two_roles_whose_names_differ_only_in_case_are_refused(store: Store) -> 
 
 
 def test_importing_into_a_store_that_another_bundle_filled_keeps_unrelated_accounts(
-    store: Store,
+    store: FleetStore,
 ) -> None:
     _import(store, realistic_bundle())
     store.import_fleet(Fleet(users=(User(SANDBOX, "second"),)), replace=False)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dockgate_server.store import Fleet, Repository, Store, bundle_to_fleet
+from dockgate_server.store import Fleet, Repository, bundle_to_fleet, open_store
 from tests.server.store.fleet_bundles import large_bundle, realistic_bundle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -38,7 +38,7 @@ WAL_GROWN = 512 * 1024
 def seeded(tmp_path: Path) -> tuple[Path, Fleet]:
     """A store at revision 1 holding the realistic fleet, closed (its WAL checkpointed)."""
     path = tmp_path / "store.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         store.import_fleet(bundle_to_fleet(realistic_bundle()))
         return path, store.load_fleet()
 
@@ -81,7 +81,7 @@ def _assert_intact(path: Path, fleet: Fleet) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
-    with Store(path) as store:
+    with open_store(path) as store:
         assert store.revision == 1
         assert store.load_fleet() == fleet
         assert BIG_ACCOUNT not in store.accounts()
@@ -138,11 +138,11 @@ def test_sigkill_of_dockgate_import_mid_transaction_leaves_the_previous_revision
 
 HOOKED_IMPORT = """
 import json, os, sys, time
-from dockgate_server.store import Store, bundle_to_fleet
+from dockgate_server.store import open_store, bundle_to_fleet
 
 path, bundle, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 fleet = bundle_to_fleet(json.loads(open(bundle, encoding="utf-8").read()))
-store = Store(path)
+store = open_store(path)
 wal = path + "-wal"
 seen = {"writing": False, "inserts": 0}
 

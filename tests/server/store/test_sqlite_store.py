@@ -13,16 +13,17 @@ from dockgate_server.policy.findings import PolicyError
 from dockgate_server.store import (
     Change,
     Fleet,
+    FleetStore,
     Group,
     ManagedPolicy,
     Organization,
     OrgNode,
     Repository,
     Role,
-    Store,
     StoreError,
     User,
     bundle_to_fleet,
+    open_store,
 )
 from dockgate_server.store.schema import SCHEMA_VERSION
 from tests.server.store.fleet_bundles import (
@@ -50,30 +51,30 @@ SCRATCH = f"arn:aws:iam::{MAIN}:policy/scratch"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(tmp_path: Path) -> Iterator[FleetStore]:
     """A store holding the realistic fleet, at revision 1."""
-    with Store(tmp_path / "store.sqlite3") as opened:
+    with open_store(tmp_path / "store.sqlite3") as opened:
         opened.import_fleet(bundle_to_fleet(realistic_bundle()))
         yield opened
 
 
 @pytest.fixture
-def empty(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "empty.sqlite3") as opened:
+def empty(tmp_path: Path) -> Iterator[FleetStore]:
+    with open_store(tmp_path / "empty.sqlite3") as opened:
         yield opened
 
 
 # -- schema, journal, reopening ------------------------------------------------------------------
 
 
-def test_a_new_store_is_empty_at_revision_zero(empty: Store) -> None:
+def test_a_new_store_is_empty_at_revision_zero(empty: FleetStore) -> None:
     assert empty.revision == 0
     assert empty.load_fleet() == Fleet()
     assert empty.changes_since(0) == []
 
 
-def test_the_schema_version_is_recorded_and_the_journal_is_wal(empty: Store) -> None:
-    with sqlite3.connect(empty.path) as db:
+def test_the_schema_version_is_recorded_and_the_journal_is_wal(empty: FleetStore) -> None:
+    with sqlite3.connect(empty.describe()) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
@@ -81,12 +82,12 @@ def test_the_schema_version_is_recorded_and_the_journal_is_wal(empty: Store) -> 
 
 def test_reopening_keeps_the_data_and_the_revision(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "store.sqlite3"
-    with Store(path) as first:
+    with open_store(path) as first:
         first.import_fleet(bundle_to_fleet(realistic_bundle()))
         first.put_repository(Repository(NEW_REPOSITORY, {"team": "c"}))
         fleet, revision = first.load_fleet(), first.revision
     assert revision == 2
-    with Store(path) as again:
+    with open_store(path) as again:
         assert again.revision == revision
         assert again.load_fleet() == fleet
         assert [change.revision for change in again.changes_since(0) or []] == [1, 2]
@@ -97,17 +98,17 @@ def test_reopening_keeps_the_data_and_the_revision(tmp_path: Path) -> None:
 
 def test_a_store_from_a_newer_dockgate_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
-    Store(path).close()
+    open_store(path).close()
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
     with pytest.raises(StoreError, match=r"newer than this dockgate") as raised:
-        Store(path)
+        open_store(path)
     assert str(path) in str(raised.value)
 
 
-def test_a_reader_keeps_its_revision_while_another_connection_writes(store: Store) -> None:
-    with Store(store.path) as writer, store.reading() as seen:
+def test_a_reader_keeps_its_revision_while_another_connection_writes(store: FleetStore) -> None:
+    with open_store(store.describe()) as writer, store.reading() as seen:
         # WAL: the writer is not blocked by the open read, and the reader sees no half update
         change = writer.put_repository(Repository(NEW_REPOSITORY))
         assert seen == 1
@@ -124,7 +125,7 @@ def test_a_reader_keeps_its_revision_while_another_connection_writes(store: Stor
 @dataclass(frozen=True)
 class Write:
     name: str
-    run: Callable[[Store], Change]
+    run: Callable[[FleetStore], Change]
     principals: frozenset[str] = frozenset()
     repositories: frozenset[str] = frozenset()
     organization: bool = False
@@ -226,7 +227,7 @@ WRITES = [
 
 @pytest.mark.parametrize("write", WRITES, ids=[w.name for w in WRITES])
 def test_each_write_raises_the_revision_by_one_and_names_what_it_touched(
-    store: Store, write: Write
+    store: FleetStore, write: Write
 ) -> None:
     before = store.revision
     change = write.run(store)
@@ -237,7 +238,7 @@ def test_each_write_raises_the_revision_by_one_and_names_what_it_touched(
     assert store.changes_since(before) == [change]
 
 
-def test_the_change_log_lists_every_write_in_order(empty: Store) -> None:
+def test_the_change_log_lists_every_write_in_order(empty: FleetStore) -> None:
     changes = [
         empty.import_fleet(bundle_to_fleet(realistic_bundle())),
         empty.put_user(User(MAIN, "carol")),
@@ -253,7 +254,7 @@ def test_the_change_log_lists_every_write_in_order(empty: Store) -> None:
     )
 
 
-def test_deleting_an_empty_group_and_an_unused_policy(store: Store) -> None:
+def test_deleting_an_empty_group_and_an_unused_policy(store: FleetStore) -> None:
     store.put_group(Group(MAIN, "auditors", attached=(REGISTRY_READ,)))
     store.put_policy(ManagedPolicy(SCRATCH, "scratch", "/", "v1", {"v1": LOGIN}))
     before = store.revision
@@ -267,7 +268,7 @@ def test_deleting_an_empty_group_and_an_unused_policy(store: Store) -> None:
 # -- reads return what was written -------------------------------------------------------------
 
 
-def test_reads_return_what_was_written(empty: Store) -> None:
+def test_reads_return_what_was_written(empty: FleetStore) -> None:
     policy = ManagedPolicy(
         REGISTRY_READ,
         "registry-read",
@@ -332,13 +333,13 @@ def test_reads_return_what_was_written(empty: Store) -> None:
     )
 
 
-def test_a_role_put_under_another_letter_case_replaces_the_stored_one(store: Store) -> None:
+def test_a_role_put_under_another_letter_case_replaces_the_stored_one(store: FleetStore) -> None:
     store.put_role(Role(MAIN, "DEPLOY", max_session_duration=3600))
     names = [role.name for role in store.load_fleet().roles if role.account == MAIN]
     assert sorted(names) == ["DEPLOY", "ci-builder"]
 
 
-def test_deletes_remove_what_they_name(store: Store) -> None:
+def test_deletes_remove_what_they_name(store: FleetStore) -> None:
     store.delete_user(MAIN, "bob")
     store.delete_role(MAIN, "Deploy")
     store.delete_repository(TOOLS)
@@ -357,7 +358,7 @@ def test_deletes_remove_what_they_name(store: Store) -> None:
 @dataclass(frozen=True)
 class Refusal:
     name: str
-    run: Callable[[Store], object]
+    run: Callable[[FleetStore], object]
     error: type[Exception]
     fragments: tuple[str, ...]
 
@@ -531,7 +532,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("refusal", REFUSALS, ids=[r.name for r in REFUSALS])
 def test_a_refused_write_names_the_entity_and_changes_nothing(
-    store: Store, refusal: Refusal
+    store: FleetStore, refusal: Refusal
 ) -> None:
     before, fleet = store.revision, store.load_fleet()
     with pytest.raises(refusal.error) as raised:

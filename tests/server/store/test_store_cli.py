@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dockgate_server.cli import main
-from dockgate_server.store import BUNDLE_FORMAT, Store, bundle_to_fleet, fleet_to_bundle
+from dockgate_server.store import BUNDLE_FORMAT, bundle_to_fleet, fleet_to_bundle, open_store
 from tests.server.store.fleet_bundles import (
     APP,
     MAIN,
@@ -111,7 +111,7 @@ def test_import_uses_the_store_named_by_the_environment(
     monkeypatch.setenv("DOCKGATE_STORE", str(path))
     code, _, _ = _run(capsys, "import", _write(tmp_path, realistic_bundle()))
     assert code == 0
-    with Store(path) as opened:
+    with open_store(path) as opened:
         assert opened.revision == 1
 
 
@@ -156,7 +156,7 @@ def test_a_refused_import_exits_2_and_stores_nothing(
     assert (
         _run(capsys, "import", _write(tmp_path, earlier, "earlier.json"), "--store", store)[0] == 0
     )
-    with Store(store) as opened:
+    with open_store(store) as opened:
         before = opened.load_fleet()
     bad = tmp_path / "bad.json"
     bad.write_text(content, encoding="utf-8")
@@ -165,7 +165,7 @@ def test_a_refused_import_exits_2_and_stores_nothing(
     assert err.startswith("dockgate: import refused, nothing stored: ")
     for fragment in fragments:
         assert fragment in err
-    with Store(store) as opened:
+    with open_store(store) as opened:
         assert opened.revision == 1
         assert opened.load_fleet() == before
 
@@ -180,12 +180,12 @@ def test_import_replace_drops_what_the_bundle_omits_for_its_accounts(
     }
     bundle = _write(tmp_path, only_carol, "carol.json")
     assert _run(capsys, "import", bundle, "--store", store)[0] == 0
-    with Store(store) as opened:
+    with open_store(store) as opened:
         assert opened.load_user(MAIN, "alice") is not None
     code, out, _ = _run(capsys, "import", bundle, "--store", store, "--replace")
     assert code == 0
     assert json.loads(out)["revision"] == 3
-    with Store(store) as opened:
+    with open_store(store) as opened:
         assert [user.name for user in opened.load_fleet().users if user.account == MAIN] == [
             "carol"
         ]
@@ -230,7 +230,7 @@ def test_export_prints_the_store_as_a_bundle_that_round_trips(
     code, printed, err = _run(capsys, "export", "--store", store)
     assert (code, err) == (0, "")
     exported = json.loads(printed)
-    with Store(store) as opened:
+    with open_store(store) as opened:
         assert exported == fleet_to_bundle(opened.load_fleet())
         fleet = opened.load_fleet()
     assert bundle_to_fleet(exported).users == fleet.users
@@ -246,7 +246,7 @@ def test_export_prints_the_store_as_a_bundle_that_round_trips(
 def test_export_of_an_empty_store_is_an_empty_bundle(
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    Store(store).close()
+    open_store(store).close()
     code, printed, _ = _run(capsys, "export", "--store", store)
     assert code == 0
     assert json.loads(printed) == {"format": BUNDLE_FORMAT, "partition": "aws", "accounts": {}}
@@ -267,7 +267,7 @@ def test_export_keeps_the_partition_of_the_fleet(
     exported.write_text(printed, encoding="utf-8")
     again = str(tmp_path / "again.sqlite3")
     assert _run(capsys, "import", str(exported), "--store", again)[0] == 0
-    with Store(again) as opened:
+    with open_store(again) as opened:
         user = opened.load_user(MAIN, "li")
         assert user is not None
         assert user.arn == f"arn:aws-cn:iam::{MAIN}:user/li"

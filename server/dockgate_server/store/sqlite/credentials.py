@@ -1,4 +1,4 @@
-"""Temporary credentials in the store: sessions, login-token signing keys, revoked tokens.
+"""Temporary credentials in SQLite: sessions, login-token signing keys, revoked tokens.
 
 Every write goes through the store's one transaction and revision, and names what it touched in
 the change log, so every process serving decisions sees a new session or key within a poll.
@@ -7,33 +7,35 @@ the change log, so every process serving decisions sees a new session or key wit
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from dockgate_server.store.model import Session, SigningKey
-from dockgate_server.store.sqlite import Change, Store, _dump
-from dockgate_server.store.validate import StoreError
+from dockgate_server.store.errors import NotFound
+from dockgate_server.store.model import (
+    ENDED_SESSION_MEMORY,
+    Change,
+    Credentials,
+    Session,
+    SigningKey,
+)
+from dockgate_server.store.sqlite.base import SqliteBase, dump
 
-__all__ = ["CredentialStore"]
+__all__ = ["CredentialTables"]
 
 _SESSION_COLUMNS = "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity, ended, ended_at"
 
-ENDED_SESSION_MEMORY = 7 * 24 * 3600
-"""seconds an ended session's ARN stays refused; after that it reads as a session issued
-elsewhere (the role with no session policy)"""
+_CHUNK = 400
+"""ARNs per `IN (…)` list: far below SQLite's limit on bound variables"""
 
 
-class CredentialStore:
-    """The credential tables of one `Store` (same connection, same thread rules)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+class CredentialTables(SqliteBase):
+    """The credential tables of the store (same connection, same transaction and revision)."""
 
     # -- sessions ---------------------------------------------------------------------------
 
     def put_session(self, session: Session) -> Change:
         """Store `session`; one with the same ARN is replaced (its login tokens stop working)."""
-        with self.store._write() as touched:
+        with self._write() as touched:
             self._db.execute(
                 f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -43,28 +45,28 @@ class CredentialStore:
                     session.caller,
                     session.issued_at,
                     session.expires_at,
-                    None if session.policy is None else _dump(session.policy),
-                    _dump(dict(session.tags)),
+                    None if session.policy is None else dump(session.policy),
+                    dump(dict(session.tags)),
                     session.source_identity,
                     session.ended,
                     session.ended_at,
                 ),
             )
             touched.sessions.add(session.arn)
-        return self.store._changed(touched)
+        return self._changed(touched)
 
     def revoke_session(self, arn: str, now: float) -> Change:
         """End a live session now: its ARN is refused and its login tokens stop working."""
-        with self.store._write() as touched:
+        with self._write() as touched:
             cursor = self._db.execute(
                 "UPDATE sessions SET ended = 'revoked', ended_at = ?, policy = NULL, tags = '{}'"
                 " WHERE arn = ? AND ended IS NULL",
                 (now, arn),
             )
             if cursor.rowcount == 0:
-                raise StoreError(f"session `{arn}` does not exist or has ended")
+                raise NotFound(f"session `{arn}` does not exist or has ended")
             touched.sessions.add(arn)
-        return self.store._changed(touched)
+        return self._changed(touched)
 
     def load_session(self, arn: str) -> Session | None:
         rows = self._sessions("WHERE arn = ?", (arn,))
@@ -73,6 +75,19 @@ class CredentialStore:
     def load_sessions(self, *, live_only: bool = False) -> list[Session]:
         where = "WHERE ended IS NULL ORDER BY arn" if live_only else "ORDER BY arn"
         return self._sessions(where, ())
+
+    def load_credentials(self) -> Credentials:
+        with self.reading():
+            return Credentials(
+                tuple(self.load_sessions()), tuple(self._signing_keys()), self._revoked_tokens()
+            )
+
+    def _load_sessions_of(self, arns: Sequence[str]) -> list[Session]:
+        found: list[Session] = []
+        for start in range(0, len(arns), _CHUNK):
+            chunk = tuple(arns[start : start + _CHUNK])
+            found += self._sessions(f"WHERE arn IN ({', '.join('?' * len(chunk))})", chunk)
+        return found
 
     def _sessions(self, where: str, arguments: tuple[Any, ...]) -> list[Session]:
         rows = self._db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions {where}", arguments)
@@ -98,7 +113,7 @@ class CredentialStore:
     def add_signing_key(self, key: SigningKey) -> Change:
         """Make `key` the current signing key; the keys before it are retired (they still
         verify the tokens they signed until the sweep drops them)."""
-        with self.store._write() as touched:
+        with self._write() as touched:
             self._db.execute(
                 "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL", (key.created_at,)
             )
@@ -107,10 +122,13 @@ class CredentialStore:
                 (key.key_id, key.secret, key.created_at),
             )
             touched.credentials = True
-        return self.store._changed(touched)
+        return self._changed(touched)
 
     def signing_keys(self) -> list[SigningKey]:
         """Every key that still verifies, the current one (not retired) last."""
+        return self._signing_keys()
+
+    def _signing_keys(self) -> list[SigningKey]:
         rows = self._db.execute(
             "SELECT key_id, secret, created_at, retired_at FROM signing_keys"
             " ORDER BY retired_at IS NULL, created_at"
@@ -121,15 +139,18 @@ class CredentialStore:
         ]
 
     def revoke_token(self, token_id: str, expires_at: float) -> Change:
-        with self.store._write() as touched:
+        with self._write() as touched:
             self._db.execute(
                 "INSERT OR REPLACE INTO revoked_tokens (token_id, expires_at) VALUES (?, ?)",
                 (token_id, expires_at),
             )
             touched.credentials = True
-        return self.store._changed(touched)
+        return self._changed(touched)
 
     def revoked_tokens(self) -> frozenset[str]:
+        return self._revoked_tokens()
+
+    def _revoked_tokens(self) -> frozenset[str]:
         return frozenset(row[0] for row in self._db.execute("SELECT token_id FROM revoked_tokens"))
 
     # -- sweeping ---------------------------------------------------------------------------
@@ -140,7 +161,7 @@ class CredentialStore:
         retired more than `key_lifetime` ago (no token they signed is still valid). None when
         there was nothing to do: the revision moves only when something changed."""
         forget = now - ENDED_SESSION_MEMORY
-        with self.store.reading():
+        with self.reading():
             expired = [
                 row[0]
                 for row in self._db.execute(
@@ -156,7 +177,7 @@ class CredentialStore:
             ).fetchone()[0]
         if not expired and not stale:
             return None
-        with self.store._write() as touched:
+        with self._write() as touched:
             for arn in expired:
                 # conditions checked again inside the transaction: a session renewed meanwhile
                 # stays as it is
@@ -175,4 +196,4 @@ class CredentialStore:
                 "DELETE FROM signing_keys WHERE retired_at <= ?", (now - key_lifetime,)
             )
             touched.credentials = bool(stale)
-        return self.store._changed(touched)
+        return self._changed(touched)
