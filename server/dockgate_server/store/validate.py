@@ -87,6 +87,9 @@ def _check_name(name: str, path: str, where: str) -> None:
 def _check_attachments(
     attached: Iterable[str], boundary: str | None, policies: set[str], where: str
 ) -> None:
+    attached = list(attached)
+    for arn in sorted({arn for arn in attached if attached.count(arn) > 1}):
+        raise Refused(f"{where}: managed policy `{arn}` is attached twice")
     for arn in [*attached, *([boundary] if boundary else [])]:
         if arn not in policies:
             raise Refused(f"{where}: managed policy `{arn}` is not in the store or the bundle")
@@ -127,6 +130,8 @@ def _check_user(user: User, policies: set[str], groups: set[tuple[str, str]]) ->
     _check_inline(user.inline, f"{user.account}/user/{user.name}")
     _check_attachments(user.attached, user.boundary, policies, where)
     for group in user.groups:
+        if user.groups.count(group) > 1:
+            raise Refused(f"{where}: group `{group}` is listed twice")
         if (user.account, group) not in groups:
             raise Refused(f"{where}: group `{group}` does not exist")
 

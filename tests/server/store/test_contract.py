@@ -72,6 +72,16 @@ def test_a_refused_write_leaves_the_revision_and_stores_nothing(store: FleetStor
     assert store.load_fleet() == before
 
 
+def test_a_group_listed_twice_or_a_policy_attached_twice_is_refused(store: FleetStore) -> None:
+    store.import_fleet(_fleet())
+    group = store.load_fleet().groups[0]
+    with pytest.raises(Refused, match=rf"group `{group.name}` is listed twice"):
+        store.put_user(User(group.account, "twice", groups=(group.name, group.name)))
+    with pytest.raises(Refused, match=r"attached twice"):
+        store.put_user(User(MAIN, "twice", attached=(REGISTRY_READ, REGISTRY_READ)))
+    assert store.revision == 1
+
+
 def test_an_import_with_one_bad_entity_stores_none_of_it(store: FleetStore) -> None:
     good = _fleet()
     bad = Fleet(
