@@ -6,8 +6,18 @@ cannot offer a server several times what the server can answer. Here each call i
 encoded once for the whole run and a DATA frame around a request encoded before the clock starts;
 answers are read by a small frame parser. The client announces an HPACK table size of 0, so the
 server's header blocks refer to no dynamic table and `grpc-status` is read from each trailer block
-alone. Each call carries `grpc-timeout`; an answer counts as completed only when it is `OK` and came
-within that deadline, and every latency is timed from when its call was due.
+alone. As a gRPC client's encoder does, the first call on a connection adds its fixed request
+headers to the server's HPACK table and every later call names them by index (only `grpc-timeout`
+is spelled out each time). Each call carries `grpc-timeout`; an answer counts as completed only
+when it is `OK` and came within that deadline, and every latency is timed from when its call was
+due.
+
+Like every HTTP/2 client (RFC 9113 section 5.1.2), a connection opens no more streams at once than
+the server's SETTINGS_MAX_CONCURRENT_STREAMS allows: a call due while the connection is full waits
+here for a stream, and one whose deadline passes while it waits ends as `CLIENT_DEADLINE`, the
+server having never seen it; a stream the server refuses all the same (RST_STREAM
+REFUSED_STREAM: gRPC frees a stream a little after its last frame) is sent again, as gRPC's clients
+retry it transparently (`honour_settings=False` does neither: such calls end as `RST_STREAM_7`).
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +40,10 @@ _BIG_WINDOW = 2**31 - 1
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 _STATIC_TABLE_SIZE = 61
 """Entries of HPACK's static table; an index above it would name the dynamic table."""
+_MAX_CONCURRENT_STREAMS = 3
+"""The SETTINGS identifier of the number of streams a peer lets the other side open at once."""
+_REFUSED_STREAM = 7
+"""The RST_STREAM code of a stream the server did not process: safe to send again."""
 _LINGER = 1.0
 """Seconds past the deadline an answer is still waited for before the call counts as lost."""
 
@@ -42,7 +56,8 @@ class FloodResult:
     """how long the offering took"""
     sent: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    """calls by how they ended: a status name, `LATE` (OK past the deadline), `LOST` (no answer)"""
+    """calls by how they ended: a status name, `LATE` (OK past the deadline), `LOST` (no answer),
+    `CLIENT_DEADLINE` (its deadline passed while it waited for a stream the server allows)"""
     latencies: dict[str, array[float]] = field(default_factory=dict)
     """seconds from when each call was due to its answer, by how it ended"""
 
@@ -68,18 +83,26 @@ async def flood(
     timeout: float,
     method: str = "/dockgate.v1.Authorizer/Authorize",
     connections: int = 8,
+    honour_settings: bool = True,
+    index_headers: bool = True,
 ) -> FloodResult:
     """Offer `rate` calls a second for `duration` seconds over `connections` connections, the
-    requests taken in `order` (indices into `requests`, cycled)."""
+    requests taken in `order` (indices into `requests`, cycled); `honour_settings`: open no more
+    streams at once than the server allows; `index_headers`: name the fixed request headers by
+    their index in the server's HPACK table after the first call (False: spell them out every
+    time, which costs the server more per call than a gRPC client does)."""
     host, _, port = address.rpartition(":")
     loop = asyncio.get_running_loop()
     result = FloodResult(rate)
-    header_block = _request_headers(method, address, timeout)
+    first_block = _request_headers(method, address, timeout, index=index_headers)
+    header_block = _indexed_headers(timeout) if index_headers else first_block
     bodies = [_grpc_message(body) for body in requests]
     links = []
     for _ in range(max(1, connections)):
         _, link = await loop.create_connection(
-            lambda: _Link(result, timeout), host.strip("[]"), int(port)
+            lambda: _Link(result, timeout, honour_settings, first_block),
+            host.strip("[]"),
+            int(port),
         )
         links.append(link)
     await asyncio.sleep(0.05)  # the settings exchange
@@ -96,12 +119,16 @@ async def flood(
             links[sent % len(links)].call(header_block, body, due)
             sent += 1
         for link in links:
+            link.expire_held(now)
             link.flush()
         await asyncio.sleep(0.0005)
     result.seconds = time.perf_counter() - started
     result.sent = sent
     give_up = time.perf_counter() + timeout + _LINGER
     while any(link.open_calls() for link in links) and time.perf_counter() < give_up:
+        for link in links:
+            link.expire_held(time.perf_counter())
+            link.flush()
         await asyncio.sleep(0.01)
     for link in links:
         link.close()
@@ -111,9 +138,24 @@ async def flood(
 class _Link(asyncio.Protocol):
     """One HTTP/2 connection: its calls in flight, its send window and what it has read."""
 
-    def __init__(self, result: FloodResult, timeout: float) -> None:
+    def __init__(
+        self,
+        result: FloodResult,
+        timeout: float,
+        honour_settings: bool = True,
+        first_block: bytes | None = None,
+    ) -> None:
         self.result = result
+        self.first_block = first_block
+        """the header block of the connection's first call (it fills the server's HPACK table)"""
         self.timeout = timeout
+        self.honour_settings = honour_settings
+        self.peer_streams = 2**31 - 1
+        """streams the server lets this side open at once (its SETTINGS_MAX_CONCURRENT_STREAMS)"""
+        self.sent: dict[int, tuple[bytes, bytes]] = {}
+        """stream → its header block and DATA payload, to send again if the server refuses it"""
+        self.held: deque[tuple[bytes, bytes, float]] = deque()
+        """calls waiting for a stream: header block, DATA payload, due"""
         self.transport: asyncio.Transport | None = None
         self.next_stream = 1
         self.calls: dict[int, float] = {}
@@ -148,12 +190,22 @@ class _Link(asyncio.Protocol):
         )
 
     def call(self, header_block: bytes, message: bytes, due: float) -> None:
+        if self.honour_settings and (self.held or len(self.calls) >= self.peer_streams):
+            self.held.append((header_block, message, due))
+            return
+        self._open(header_block, message, due)
+
+    def _open(self, header_block: bytes, message: bytes, due: float) -> None:
         stream = self.next_stream
         self.next_stream += 2
         self.calls[stream] = due
+        if self.honour_settings:
+            self.sent[stream] = (header_block, message)
         if self.closed:
             self.finish(stream, "UNAVAILABLE")
             return
+        if self.first_block is not None:
+            header_block, self.first_block = self.first_block, None
         self.out.append(_frame(_HEADERS, _END_HEADERS, stream, header_block))
         if self.waiting or len(message) > self.window:
             self.waiting.append((message, stream, due))
@@ -167,11 +219,24 @@ class _Link(asyncio.Protocol):
         self.out.clear()
 
     def open_calls(self) -> int:
-        return len(self.calls)
+        return len(self.calls) + len(self.held)
+
+    def expire_held(self, now: float) -> None:
+        """Calls whose deadline passed while they waited for a stream end here."""
+        held = self.held
+        while held and now - held[0][2] >= self.timeout:
+            self.result.record("CLIENT_DEADLINE", now - held.popleft()[2])
+
+    def _open_held(self, now: float) -> None:
+        self.expire_held(now)
+        while self.held and len(self.calls) < self.peer_streams:
+            self._open(*self.held.popleft())
 
     def close(self) -> None:
         for stream in list(self.calls):
             self.finish(stream, "LOST")
+        while self.held:
+            self.result.record("LOST", time.perf_counter() - self.held.popleft()[2])
         if self.transport is not None:
             self.transport.close()
 
@@ -220,10 +285,20 @@ class _Link(asyncio.Protocol):
         elif kind == _RST:
             if stream in self.calls:
                 code = int.from_bytes(payload[:4], "big")
-                self._end(stream, "", now, f"RST_STREAM_{code}")
+                if code == _REFUSED_STREAM and self.honour_settings:
+                    header_block, message = self.sent.pop(stream)
+                    self.answered.discard(stream)
+                    self.held.appendleft((header_block, message, self.calls.pop(stream)))
+                    self._open_held(now)
+                else:
+                    self._end(stream, "", now, f"RST_STREAM_{code}")
         elif kind == _SETTINGS:
             if not flags & _ACK:
+                for at in range(0, len(payload) - 5, 6):
+                    if int.from_bytes(payload[at : at + 2], "big") == _MAX_CONCURRENT_STREAMS:
+                        self.peer_streams = int.from_bytes(payload[at + 2 : at + 6], "big")
                 self.out.append(_frame(_SETTINGS, _ACK, 0, b""))
+                self._open_held(now)
         elif kind == _PING:
             if not flags & _ACK:
                 self.out.append(_frame(_PING, _ACK, 0, payload))
@@ -262,13 +337,19 @@ class _Link(asyncio.Protocol):
     def finish(self, stream: int, status: str, now: float | None = None) -> None:
         due = self.calls.pop(stream)
         self.answered.discard(stream)
-        self.result.record(status, (now or time.perf_counter()) - due)
+        self.sent.pop(stream, None)
+        now = now or time.perf_counter()
+        self.result.record(status, now - due)
+        if self.held and not self.closed:
+            self._open_held(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         now = time.perf_counter()
         for stream in list(self.calls):
             self.finish(stream, "UNAVAILABLE", now)
+        while self.held:
+            self.result.record("UNAVAILABLE", now - self.held.popleft()[2])
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -284,28 +365,47 @@ def _grpc_message(body: bytes) -> bytes:
     return b"\x00" + len(body).to_bytes(4, "big") + body
 
 
-def _request_headers(method: str, authority: str, timeout: float) -> bytes:
-    """One header block for every call: indexed static entries and literals never indexed."""
+def _request_headers(method: str, authority: str, timeout: float, *, index: bool = False) -> bytes:
+    """A call's header block: static entries by index, the rest as literals; with `index`, the
+    fixed literals are added to the server's table (`_indexed_headers` names them after)."""
     milliseconds = max(1, round(timeout * 1000))
     return b"".join(
         (
             b"\x83",  # :method POST
             b"\x86",  # :scheme http
-            _literal_indexed(4, method.encode()),  # :path
-            _literal_indexed(1, authority.encode()),  # :authority
-            _literal_indexed(31, b"application/grpc"),  # content-type
-            _literal(b"te", b"trailers"),
+            _literal_indexed(4, method.encode(), index),  # :path
+            _literal_indexed(1, authority.encode(), index),  # :authority
+            _literal_indexed(31, b"application/grpc", index),  # content-type
+            _literal(b"te", b"trailers", index),
             _literal(b"grpc-timeout", f"{milliseconds}m".encode()),
         )
     )
 
 
-def _literal_indexed(index: int, value: bytes) -> bytes:
-    return _integer(index, 4, 0x00) + _string(value)
+def _indexed_headers(timeout: float) -> bytes:
+    """The header block of every call after the first: the four fixed literals the first added
+    are the dynamic entries 62 (`te`, the newest) to 65 (`:path`)."""
+    milliseconds = max(1, round(timeout * 1000))
+    return b"".join(
+        (
+            b"\x83",
+            b"\x86",
+            _integer(_STATIC_TABLE_SIZE + 4, 7, 0x80),  # :path
+            _integer(_STATIC_TABLE_SIZE + 3, 7, 0x80),  # :authority
+            _integer(_STATIC_TABLE_SIZE + 2, 7, 0x80),  # content-type
+            _integer(_STATIC_TABLE_SIZE + 1, 7, 0x80),  # te
+            _literal(b"grpc-timeout", f"{milliseconds}m".encode()),
+        )
+    )
 
 
-def _literal(name: bytes, value: bytes) -> bytes:
-    return b"\x00" + _string(name) + _string(value)
+def _literal_indexed(index: int, value: bytes, add: bool = False) -> bytes:
+    """A literal whose name is the static entry `index`; `add`: the server adds it to its table."""
+    return (_integer(index, 6, 0x40) if add else _integer(index, 4, 0x00)) + _string(value)
+
+
+def _literal(name: bytes, value: bytes, add: bool = False) -> bytes:
+    return (b"\x40" if add else b"\x00") + _string(name) + _string(value)
 
 
 def _string(value: bytes) -> bytes:

@@ -6,18 +6,22 @@ The load comes from `flood` (raw HTTP/2 frames), the one generator here cheap en
 five times a server's rate from one CPU. A refusal is RESOURCE_EXHAUSTED (Dockgate's admission)
 or CANCELLED (gRPC shedding calls before any Python runs: grpcio's word for it). Memory is the
 resident set of the server's processes (/proc/PID/status VmRSS) just before the load and again
-`settle` seconds after it ends.
+`settle` seconds after it ends. The server's CPU time during the load is reported beside: a
+server that got less than its CPUs (other processes on them) answers less, whatever its shedding.
+The generator honours the server's SETTINGS_MAX_CONCURRENT_STREAMS, as a gRPC client does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockgate_server.bench.flood import flood
 from dockgate_server.bench.report import percentile
+from dockgate_server.bench.servers import cpu_seconds
 
 __all__ = [
     "COMPLETED_GOAL",
@@ -54,6 +58,9 @@ class Overload:
     memory_before: int | None
     memory_after: int | None
     settle: float
+    server_cpus: float | None = None
+    """CPUs the server's processes kept busy from the start of the load to its last answer (a
+    worker that has its CPU to itself keeps about one busy)"""
 
     @property
     def completed_ratio(self) -> float:
@@ -91,7 +98,9 @@ async def measure_overload(
     """Offer `multiple` times `saturation` calls a second for `seconds`, then wait `settle`."""
     before = resident_bytes(pids)
     asked = saturation * multiple
+    cpu_before, started = cpu_seconds(list(pids)), time.perf_counter()
     result = await flood(address, requests, order, rate=asked, duration=seconds, timeout=timeout)
+    cpu_after, loaded = cpu_seconds(list(pids)), time.perf_counter() - started
     await asyncio.sleep(settle)
     after = resident_bytes(pids)
     refusals = sorted(latency for status in REFUSED for latency in result.latencies.get(status, ()))
@@ -109,6 +118,9 @@ async def measure_overload(
         memory_before=before,
         memory_after=after,
         settle=settle,
+        server_cpus=None
+        if cpu_before is None or cpu_after is None
+        else (cpu_after - cpu_before) / loaded,
     )
 
 
@@ -154,7 +166,10 @@ def format_overload(rows: Sequence[Overload]) -> str:
             f"after = {'-' if memory is None else f'{memory:.2f}'} (<= {MEMORY_GOAL} "
             f"{verdict['memory']})"
         )
+        busy = row.server_cpus
         lines.append(
-            "       calls by status: " + ", ".join(f"{k} {v:,}" for k, v in row.statuses.items())
+            "       calls by status: "
+            + ", ".join(f"{k} {v:,}" for k, v in row.statuses.items())
+            + ("" if busy is None else f"; server busy {busy:.2f} CPUs")
         )
     return "\n".join(lines)

@@ -48,6 +48,50 @@ def test_every_call_is_counted_once_by_the_status_the_server_sent() -> None:
     assert statuses == {"OK": CALLS * 2 // 3, "RESOURCE_EXHAUSTED": CALLS // 3}
 
 
+async def _flood_a_server_allowing(streams: int) -> tuple[dict[str, int], int]:
+    """Calls that each hold their stream a while, against a server allowing `streams` at once
+    on a connection: how they ended, and the most the handler ever saw at once."""
+    running = 0
+    most = 0
+
+    async def answer(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.002)
+        finally:
+            running -= 1
+        return b"answer:" + request
+
+    handler = grpc.method_handlers_generic_handler(
+        "t.Service", {"Call": grpc.unary_unary_rpc_method_handler(answer)}
+    )
+    server = grpc.aio.server(handlers=[handler], options=[("grpc.max_concurrent_streams", streams)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        result = await flood(
+            f"127.0.0.1:{port}",
+            [b"decide"],
+            [0],
+            rate=2000,
+            duration=60 / 2000,
+            timeout=30.0,
+            method="/t.Service/Call",
+            connections=1,
+        )
+    finally:
+        await server.stop(None)
+    return dict(result.statuses), most
+
+
+def test_no_more_streams_are_opened_than_the_server_allows() -> None:
+    statuses, most = asyncio.run(_flood_a_server_allowing(2))
+    assert statuses == {"OK": 60}  # none refused with RST_STREAM: the extra calls waited here
+    assert 1 <= most <= 2
+
+
 def test_the_status_is_read_from_a_header_block_alone() -> None:
     block = (
         b"\x88" + _literal(b"content-type", b"application/grpc") + _literal(b"grpc-status", b"8")

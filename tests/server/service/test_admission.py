@@ -25,7 +25,7 @@ from dockgate_server.service.metrics import Metrics
 from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import bundle_to_fleet
 from dockgate_server.store.model import Repository
-from dockgate_server.store.sqlite import Store
+from dockgate_server.store.port import open_store
 
 ACCOUNT = "111122223333"
 READER = f"arn:aws:iam::{ACCOUNT}:user/reader"
@@ -120,10 +120,10 @@ def test_a_limit_below_one_is_refused() -> None:
 
 
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
+def store_url(tmp_path: Path) -> Path:
     path = tmp_path / "store.sqlite3"
     sample = Path(serving.__file__).parents[1] / "data" / "sample-bundle.json"
-    with Store(path) as store:
+    with open_store(path) as store:
         store.import_fleet(bundle_to_fleet(load_json(sample.read_text())))
     return path
 
@@ -131,9 +131,9 @@ def store_path(tmp_path: Path) -> Path:
 class _Port:
     """A decision port on 127.0.0.1 admitting LIMIT calls at once, with Envoy's Check beside."""
 
-    def __init__(self, store_path: Path, folder: Path) -> None:
-        self.state = DecisionState(store_path, poll_interval=0.02)
-        config = serving.ServeConfig(data_dir=folder, store=store_path, max_in_flight=LIMIT)
+    def __init__(self, store_url: Path, folder: Path) -> None:
+        self.state = DecisionState(store_url, poll_interval=0.02)
+        config = serving.ServeConfig(data_dir=folder, store=store_url, max_in_flight=LIMIT)
         self.config = config
         self.server: grpc.aio.Server | None = None
         self.address = ""
@@ -172,14 +172,14 @@ def _check_request() -> external_auth_pb2.CheckRequest:
 
 
 def test_a_port_at_its_limit_refuses_at_once_and_decides_once_calls_finish(
-    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("dockgate_server.service.authorizer.REVISION_WAIT", LIVENESS)
-    asyncio.run(_at_the_limit(store_path, tmp_path))
+    asyncio.run(_at_the_limit(store_url, tmp_path))
 
 
-async def _at_the_limit(store_path: Path, folder: Path) -> None:
-    async with _Port(store_path, folder) as port:
+async def _at_the_limit(store_url: Path, folder: Path) -> None:
+    async with _Port(store_url, folder) as port:
         state = port.state
         wanted = state.snapshot.revision + 1
         async with AsyncClient(port.address, timeout=LIVENESS * 2) as client:
@@ -197,7 +197,7 @@ async def _at_the_limit(store_path: Path, folder: Path) -> None:
                 check = external_auth_pb2_grpc.AuthorizationStub(channel).Check
                 overloaded_check = await check(_check_request(), timeout=LIVENESS)
             # a write releases the waiters, who are decided at it
-            with Store(store_path) as store:
+            with open_store(store_url) as store:
                 store.put_repository(Repository(f"{APP}-new"))
             state.nudge()
             released = await asyncio.wait_for(asyncio.gather(*waiters), LIVENESS)
