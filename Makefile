@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-load clean
+.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-load bench-replicas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench-engine: $(STAMP) ## the in-process engine on a 100,000-statement fleet aga
 
 bench-load: $(STAMP) ## `dockgate bench` against a server it starts and the bare baseline; writes docs/bench.png
 	$(BIN)/dockgate bench --start --baseline --pin --prime --duration 10 --plot docs/bench.png --report build/bench.json
+
+bench-replicas: $(STAMP) ## three replicas on a throw-away PostgreSQL: write visibility p50/p99, decisions/s against SQLite
+	$(BIN)/python -m dockgate_server.bench.replicas
 
 bench: bench-glob ## the speed goals: engine, unary and batch gRPC against a bare baseline, p99 (one table, a few minutes)
 	$(BIN)/python -m dockgate_server.bench.suite

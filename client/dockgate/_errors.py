@@ -64,7 +64,9 @@ class WriteRefusedError(DockgateError):
 
 
 class UnavailableError(DockgateError):
-    """The server could not be reached (after the retries)."""
+    """The server could not be reached (after the retries), or it could not reach its store
+    (reason `STORE_UNAVAILABLE`: a write that was not stored, or a replica whose policy is older
+    than its `--max-staleness`): never a decision; ask again, or ask another replica."""
 
 
 class OverloadedError(DockgateError):
@@ -118,4 +120,6 @@ def from_rpc_error(error: grpc.RpcError) -> DockgateError:
         kind = RevisionNotReachedError
     elif reason == "WRITE_REFUSED" and code is not grpc.StatusCode.NOT_FOUND:
         kind = WriteRefusedError
+    elif reason == "STORE_UNAVAILABLE":
+        kind = UnavailableError
     return kind(code, message, reason, metadata)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -237,6 +238,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "(the HTTP endpoint also trusts loopback, where nginx runs)",
     )
     run.add_argument(
+        "--max-staleness",
+        metavar="SECONDS",
+        help="refuse decisions (UNAVAILABLE) and turn the decision port's health NOT_SERVING "
+        "once the store has not answered for this long, rather than decide from old policy "
+        "(default: off, the last snapshot serves however old)",
+    )
+    run.add_argument(
         "--sweep-interval",
         type=float,
         default=30.0,
@@ -362,6 +370,11 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     data_dir = Path(arguments.data_dir or _data_dir())
     store = str(arguments.store or os.environ.get("DOCKGATE_STORE") or data_dir / "store.sqlite3")
+    max_staleness = (
+        _seconds(arguments.max_staleness, "--max-staleness")
+        if arguments.max_staleness is not None
+        else None
+    )
     if bool(arguments.tls_cert) != bool(arguments.tls_key):
         return _fail("--tls-cert and --tls-key go together")
     for option, name in (
@@ -410,6 +423,8 @@ def _serve(arguments: argparse.Namespace) -> int:
         sweep_interval=max(0.05, arguments.sweep_interval),
         adapters=adapters,
     )
+    if max_staleness is not None:
+        config = replace(config, max_staleness=max_staleness)
     if arguments.max_in_flight is not None:
         config = replace(config, max_in_flight=max(1, arguments.max_in_flight))
     if arguments.max_queued is not None:
@@ -418,6 +433,17 @@ def _serve(arguments: argparse.Namespace) -> int:
         return serve(config)
     except (StoreError, AdminTokenError) as problem:  # both raised before anything listens
         return _fail(str(problem))
+
+
+def _seconds(text: str, option: str) -> float:
+    """A positive, finite number of seconds; a `UsageError` naming `option` otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise UsageError(f"{option} `{text}`: expected a number of seconds above 0")
+    return value
 
 
 def _make_data_dir(data_dir: Path, *, given: bool) -> None:

@@ -56,6 +56,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The server is at its limit of calls in flight, or the call's deadline is too near to answer
     in time (RESOURCE_EXHAUSTED): never a decision; retry with backoff.
     """
+    STORE_UNAVAILABLE: _ErrorReason.ValueType  # 19
+    """The store cannot be reached (UNAVAILABLE): an admin write that was not stored, or a decision
+    refused because the replica has not heard from its store for longer than --max-staleness.
+    Never a decision; retry, or ask another replica.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper): ...
 
@@ -90,5 +95,10 @@ INVALID_CREDENTIAL_REQUEST: ErrorReason.ValueType  # 17
 OVERLOADED: ErrorReason.ValueType  # 18
 """The server is at its limit of calls in flight, or the call's deadline is too near to answer
 in time (RESOURCE_EXHAUSTED): never a decision; retry with backoff.
+"""
+STORE_UNAVAILABLE: ErrorReason.ValueType  # 19
+"""The store cannot be reached (UNAVAILABLE): an admin write that was not stored, or a decision
+refused because the replica has not heard from its store for longer than --max-staleness.
+Never a decision; retry, or ask another replica.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -550,8 +550,8 @@ def _inline(policies: Any) -> dict[str, Any]:
 def _status_of(problem: StoreError, *, target: bool) -> tuple[grpc.StatusCode, int]:
     """The status code and reason of a store error, by its kind (never by its text)."""
     if isinstance(problem, Unavailable):
-        # no reason of its own in errors.proto yet: the code and the message say it
-        return grpc.StatusCode.UNAVAILABLE, errors_pb2.ERROR_REASON_UNSPECIFIED
+        # nothing was stored: the message names the store and why it cannot be reached
+        return grpc.StatusCode.UNAVAILABLE, errors_pb2.STORE_UNAVAILABLE
     if isinstance(problem, Conflict):
         return grpc.StatusCode.ABORTED, errors_pb2.WRITE_REFUSED
     # a missing entity the call acts on is NOT_FOUND; a missing reference refuses the write

@@ -1,4 +1,4 @@
-"""Prometheus metrics: decisions by outcome, latency, cache hits and misses, revision, compile time.
+"""Prometheus metrics: decisions by outcome, latency, cache, revision, compile time, staleness.
 
 With several worker processes, each writes to a shared multiprocess directory and the parent
 serves the sum; `PROMETHEUS_MULTIPROC_DIR` must be set before the workers fork.
@@ -61,6 +61,12 @@ class Metrics:
         self.compile_seconds = Gauge(
             "dockgate_snapshot_compile_seconds",
             "Time the last snapshot took to build",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.staleness = Gauge(
+            "dockgate_store_staleness_seconds",
+            "Seconds since this replica last confirmed its snapshot is the store's newest",
             multiprocess_mode="max",
             registry=registry,
         )

@@ -5,6 +5,11 @@ port (SO_REUSEPORT, set only then and only on the workers' sockets); the parent 
 port and the metrics. Each process keeps its own snapshot fresh from the store, so a write through
 the admin port reaches all of them. An address already in use, by anyone, fails start-up with one
 line naming its option. SIGTERM stops taking calls at once and finishes the ones in flight.
+
+The store's freshness is on the decision port's health service: `dockgate.v1.Store` is
+NOT_SERVING while the store does not answer (decisions go on from the last snapshot), and with
+`--max-staleness` the port itself (`dockgate.v1.Authorizer` and the overall entry) turns
+NOT_SERVING once the snapshot is older than that, while decisions answer UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -66,6 +71,10 @@ _MAX_MESSAGE = 8 * 1024 * 1024
 _GAP = 0.05
 """Seconds without a new call after which a stopping port has served all gRPC held for it."""
 _PR_SET_PDEATHSIG = 1
+STORE_HEALTH = "dockgate.v1.Store"
+"""the health entry saying whether this replica's store answers"""
+_FRESHNESS_TICK = 0.1
+"""seconds between two looks at the snapshot's staleness (health and the gauge)"""
 _OPTIONS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.max_send_message_length", _MAX_MESSAGE),
@@ -107,6 +116,9 @@ class ServeConfig:
     """calls each process holds in its decision handlers; more are refused (RESOURCE_EXHAUSTED)"""
     max_queued: int = DEFAULT_QUEUE
     """calls gRPC holds for each process before it sheds them; 0 or less: gRPC's own default"""
+    max_staleness: float | None = None
+    """seconds without an answer from the store after which decisions are refused (UNAVAILABLE)
+    and the decision port's health is NOT_SERVING; None: decide from the last snapshot forever"""
 
 
 class StartupError(Exception):
@@ -211,9 +223,13 @@ async def _single_process(config: ServeConfig, token: str) -> None:
     sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
     await decision.start()
     await admin.start()
+    watcher = asyncio.create_task(
+        _watch_freshness(state, metrics, decides=[decision_edge], reports=[admin_edge])
+    )
     stopping = _on_termination()  # before the announcement: a SIGTERM after it is graceful
     _announce(config, decision_port, admin_port, metrics_port, http=http)
     await stopping.wait()
+    watcher.cancel()  # the drain turns the port NOT_SERVING; nothing may turn it back
     log.info("stopping: finishing calls in flight", extra={"fields": {"grace": config.grace}})
     await asyncio.gather(
         _drain(decision, decision_edge, config.grace, config.max_queued),
@@ -307,10 +323,12 @@ async def _worker(config: ServeConfig, listen: str, ready: int) -> None:
     except BaseException:
         state.stop()
         raise
+    watcher = asyncio.create_task(_watch_freshness(state, metrics, decides=[edge]))
     stopping = _on_termination()
     os.write(ready, b"1")  # serving, and a SIGTERM from now on is graceful
     os.close(ready)
     await stopping.wait()
+    watcher.cancel()
     await _drain(decision, edge, config.grace, config.max_queued)
     state.stop()
 
@@ -337,9 +355,11 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
         raise
     sweeper = asyncio.create_task(admin_service.sweep_forever(config.sweep_interval))
     await admin.start()
+    watcher = asyncio.create_task(_watch_freshness(state, None, reports=[edge]))
     stopping = _on_termination()
     _announce(config, decision_port, admin_port, metrics_port, workers=children, http=http)
     await stopping.wait()
+    watcher.cancel()
     for pid in children:  # the workers finish their calls in flight while the admin port does
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -371,9 +391,63 @@ def _start_state(config: ServeConfig, metrics: Metrics | None) -> DecisionState:
         on_swap=swapped,
         on_poll=polled,
         clock=ServerClock(config.clock_offset_file),
+        max_staleness=config.max_staleness,
     )
     state.start()
     return state
+
+
+async def _watch_freshness(
+    state: DecisionState,
+    metrics: Metrics | None,
+    *,
+    decides: list[_Edge] | None = None,
+    reports: list[_Edge] | None = None,
+) -> None:
+    """Until cancelled: the staleness gauge, and health. Every edge's `dockgate.v1.Store` entry
+    says whether the store answers; the edges that `decides` also turn NOT_SERVING (their
+    service and the overall entry) past `--max-staleness`, so a load balancer moves away."""
+    deciding = decides or []
+    every = [*deciding, *(reports or [])]
+    reachable: bool | None = None
+    stale: bool | None = None
+    while True:
+        if metrics is not None:
+            metrics.staleness.set(state.staleness)
+        now_reachable = state.store_reachable
+        if now_reachable != reachable:
+            for edge in every:
+                await edge.health.set(STORE_HEALTH, _status(now_reachable))
+            if reachable is not None:
+                _log_store(now_reachable, state)
+            reachable = now_reachable
+        now_stale = state.too_stale
+        if now_stale != stale:
+            for edge in deciding:
+                await edge.health.set(edge.service, _status(not now_stale))
+                await edge.health.set(health.OVERALL_HEALTH, _status(not now_stale))
+            if now_stale or stale is not None:
+                log.warning(
+                    "past --max-staleness: NOT_SERVING, decisions refused"
+                    if now_stale
+                    else "fresh again: SERVING",
+                    extra={"fields": {"staleness": round(state.staleness, 3)}},
+                )
+            stale = now_stale
+        await asyncio.sleep(_FRESHNESS_TICK)
+
+
+def _status(serving: bool) -> int:
+    response = health_pb2.HealthCheckResponse
+    return int(response.SERVING if serving else response.NOT_SERVING)
+
+
+def _log_store(reachable: bool, state: DecisionState) -> None:
+    fields = {"staleness": round(state.staleness, 3), "revision": state.revision}
+    if reachable:
+        log.info("store answers again", extra={"fields": fields})
+    else:
+        log.warning("store unreachable: deciding from the last snapshot", extra={"fields": fields})
 
 
 @dataclass(frozen=True, slots=True)

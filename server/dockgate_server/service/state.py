@@ -4,9 +4,11 @@ The thread owns its own store connection. It waits on the store for a revision p
 (SQLite polls every few milliseconds, PostgreSQL listens), at most `poll_interval` at a time, or
 refreshes at once when nudged after a local write; then it reads what changed since its snapshot
 and swaps in a rebuilt one. When the store cannot be reached it keeps serving the last snapshot
-and `staleness` grows. A call waiting for a revision
-(`at_least`) waits on a future that the thread resolves when it swaps that revision in: waiting
-costs nothing until then, however many calls wait.
+and `staleness` grows: the seconds since the thread last confirmed that its snapshot is the
+store's newest (a wait or a refresh that the store answered), not since the last write. Past
+`max_staleness` (when set) the snapshot is refused (`StaleSnapshotError`), never decided from.
+A call waiting for a revision (`at_least`) waits on a future that the thread resolves when it
+swaps that revision in: waiting costs nothing until then, however many calls wait.
 """
 
 from __future__ import annotations
@@ -20,15 +22,35 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
+
+from dockgate.v1 import errors_pb2
 from dockgate_server.engine.cache import DecisionCache
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.service.clock import ServerClock
+from dockgate_server.service.errors import ServiceError
 from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.port import open_store
 
-__all__ = ["DecisionState"]
+__all__ = ["DecisionState", "StaleSnapshotError"]
 
 log = logging.getLogger("dockgate.state")
+
+_RETRY_CEILING = 0.5
+"""seconds at most between two tries of a store that does not answer"""
+
+
+class StaleSnapshotError(ServiceError):
+    """The snapshot is older than `--max-staleness` allows: UNAVAILABLE, never a decision."""
+
+    def __init__(self, staleness: float, bound: float) -> None:
+        super().__init__(
+            grpc.StatusCode.UNAVAILABLE,
+            errors_pb2.STORE_UNAVAILABLE,
+            f"--max-staleness {bound:g}: the store last answered {staleness:.1f} s ago:"
+            " no decision from policy that old (ask another replica)",
+            staleness=f"{staleness:.3f}",
+        )
 
 
 class DecisionState:
@@ -41,8 +63,11 @@ class DecisionState:
         on_swap: Callable[[Snapshot, float], None] | None = None,
         on_poll: Callable[[], None] | None = None,
         clock: ServerClock | None = None,
+        max_staleness: float | None = None,
     ) -> None:
         self.store_url = str(store_url)
+        self.max_staleness = max_staleness
+        """seconds without an answer from the store after which `snapshot` refuses; None: never"""
         self.clock = clock or ServerClock()
         """what session and login-token expiry is measured against"""
         self.poll_interval = poll_interval
@@ -56,6 +81,7 @@ class DecisionState:
         self._snapshot: Snapshot | None = None
         self._answered = time.monotonic()
         """when the store last answered the refresh thread"""
+        self._failing = False
         self._waiters: dict[int, tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         """ticket → the revision a call waits for, its event loop and the future it awaits"""
         self._waiters_lock = threading.Lock()
@@ -64,6 +90,17 @@ class DecisionState:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The snapshot to decide from; `StaleSnapshotError` past `max_staleness`."""
+        snapshot = self._current()
+        bound = self.max_staleness
+        if bound is not None:
+            staleness = time.monotonic() - self._answered
+            if staleness > bound:
+                raise StaleSnapshotError(staleness, bound)
+        return snapshot
+
+    def _current(self) -> Snapshot:
+        """The snapshot however old (what the refresh thread builds on)."""
         snapshot = self._snapshot
         if snapshot is None:
             raise RuntimeError("the decision state has not started")
@@ -83,16 +120,32 @@ class DecisionState:
 
     @property
     def staleness(self) -> float:
-        """Seconds since the store last answered: how old the snapshot may be (about 0 while
-        the store is reachable)."""
+        """Seconds since the refresh thread last confirmed its snapshot is the store's newest:
+        how old the snapshot may be (a poll interval or so while the store answers)."""
         return max(0.0, time.monotonic() - self._answered)
+
+    @property
+    def revision(self) -> int:
+        """The revision of the snapshot held, however old (for logs and health, not decisions)."""
+        return self._current().revision
+
+    @property
+    def too_stale(self) -> bool:
+        """Past `max_staleness`: decisions are refused until the store answers again."""
+        return self.max_staleness is not None and self.staleness > self.max_staleness
+
+    @property
+    def store_reachable(self) -> bool:
+        """Whether the refresh thread's last look at the store succeeded."""
+        return not self._failing
 
     def nudge(self) -> None:
         """Refresh now rather than at the next poll (after a write in this process)."""
         self._nudge.set()
 
     async def at_least(self, revision: int, timeout: float) -> Snapshot | None:
-        """A snapshot at `revision` or newer, waiting up to `timeout`; None if not reached."""
+        """A snapshot at `revision` or newer, waiting up to `timeout`; None if not reached;
+        `StaleSnapshotError` past `max_staleness`."""
         snapshot = self.snapshot
         if snapshot.revision >= revision:
             return snapshot
@@ -103,7 +156,7 @@ class DecisionState:
             self._waiters[ticket] = (revision, loop, future)
         try:
             # a swap between the first look and the registration released no one: look again
-            if self.snapshot.revision < revision:
+            if self._current().revision < revision:
                 self.nudge()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(future, timeout)
@@ -138,33 +191,41 @@ class DecisionState:
             self._ready.set()
             return
         self._ready.set()
-        failing = False
+        retry = self.poll_interval
         with store:
             while not self._stopping.is_set():
                 try:
                     if not self._nudge.is_set():
-                        store.wait_for_change(self.snapshot.revision, self.poll_interval)
+                        store.wait_for_change(self._current().revision, self.poll_interval)
                     self._nudge.clear()
                     if self._stopping.is_set():
                         break
                     self.clock.refresh()
                     self._refresh(follower)
                     self._answered = time.monotonic()
-                    if failing:
-                        failing = False
-                        log.info("store reachable again: snapshot refreshed")
+                    if self._failing:
+                        self._failing = False
+                        retry = self.poll_interval
+                        log.info(
+                            "store reachable again: snapshot refreshed",
+                            extra={"fields": {"revision": self._current().revision}},
+                        )
                     if self._on_poll is not None:
                         self._on_poll()
                 except Exception:
-                    # keep serving the last good snapshot; try again after a poll interval.
-                    # One traceback per outage, not one per poll
-                    if not failing:
-                        log.exception("snapshot refresh failed: serving the last snapshot")
-                    failing = True
-                    self._stopping.wait(self.poll_interval)
+                    # keep serving the last good snapshot; try again, a little less often each
+                    # time up to a ceiling. One traceback per outage, not one per poll
+                    if not self._failing:
+                        log.exception(
+                            "snapshot refresh failed: serving the last snapshot",
+                            extra={"fields": {"revision": self._current().revision}},
+                        )
+                    self._failing = True
+                    self._stopping.wait(retry)
+                    retry = min(_RETRY_CEILING, max(retry, self.poll_interval) * 2)
 
     def _refresh(self, follower: SnapshotFollower) -> None:
-        current = self.snapshot
+        current = self._current()
         self._swap(lambda: follower.refresh(current), current)
 
     def _swap(self, build: Callable[[], Snapshot], current: Snapshot | None) -> None:

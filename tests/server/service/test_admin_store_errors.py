@@ -29,7 +29,7 @@ from dockgate_server.store.port import Conflict, NotFound, Refused, StoreError, 
             errors_pb2.WRITE_REFUSED,
         ),
         (Conflict("x"), True, grpc.StatusCode.ABORTED, errors_pb2.WRITE_REFUSED),
-        (Unavailable("x"), False, grpc.StatusCode.UNAVAILABLE, errors_pb2.ERROR_REASON_UNSPECIFIED),
+        (Unavailable("x"), False, grpc.StatusCode.UNAVAILABLE, errors_pb2.STORE_UNAVAILABLE),
         (StoreError("x"), True, grpc.StatusCode.FAILED_PRECONDITION, errors_pb2.WRITE_REFUSED),
     ],
 )
