@@ -68,6 +68,7 @@ EXPORTS = {
     "dockgate_server.service": ["ServeConfig", "serve"],
     "dockgate_server.registry": [
         "Check",
+        "DecisionUnavailable",
         "EnvoyAuthorization",
         "GateAnswer",
         "GateConfig",

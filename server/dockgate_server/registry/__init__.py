@@ -3,6 +3,7 @@ auth_request."""
 
 from dockgate_server.registry.envoy import EnvoyAuthorization, add_envoy_authorization
 from dockgate_server.registry.gate import (
+    DecisionUnavailable,
     GateAnswer,
     GateConfig,
     GateRequest,
@@ -23,6 +24,7 @@ from dockgate_server.registry.routes import (
 
 __all__ = [
     "Check",
+    "DecisionUnavailable",
     "EnvoyAuthorization",
     "GateAnswer",
     "GateConfig",

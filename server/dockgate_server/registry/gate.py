@@ -34,6 +34,7 @@ __all__ = [
     "Authenticate",
     "Context",
     "Decide",
+    "DecisionUnavailable",
     "GateAnswer",
     "GateConfig",
     "GateRequest",
@@ -118,6 +119,11 @@ class GateAnswer:
     """the gate produced the final response (the catalog): the proxy must not forward the call"""
 
 
+class DecisionUnavailable(Exception):  # noqa: N818 (what the decider says, not a failure here)
+    """Raised by a `Decide` that cannot decide now (its policy is too stale to trust): the call is
+    answered 503, never allowed, and no traceback is logged for an expected condition."""
+
+
 class _Stop(Exception):  # noqa: N818 (control flow: an answer decided early)
     def __init__(self, answer: GateAnswer) -> None:
         super().__init__(answer.status)
@@ -158,6 +164,8 @@ class RegistryGate:
             return self._check(request, checks)
         except _Stop as stop:
             return stop.answer
+        except DecisionUnavailable as problem:
+            return _error(503, "UNAVAILABLE", str(problem), checks=checks)
         except Exception:
             # fail closed; the message names no part of the request (it holds credentials)
             log.exception("registry gate failed: the call is denied")

@@ -12,12 +12,18 @@ from envoy.service.auth.v3 import external_auth_pb2
 from dockgate_server.credentials.tokens import LoginVerifier
 from dockgate_server.engine.decision import Decision
 from dockgate_server.engine.request import RawContext
+from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.registry.envoy import EnvoyAuthorization
-from dockgate_server.registry.gate import GateConfig, RegistryGate, parse_networks
+from dockgate_server.registry.gate import (
+    DecisionUnavailable,
+    GateConfig,
+    RegistryGate,
+    parse_networks,
+)
 from dockgate_server.registry.http import HttpAuthEndpoint, start_http_auth
 from dockgate_server.registry.routes import Registry, host_key, registry_in
 from dockgate_server.service.interceptors import CallTracker, add_guarded_servicer
-from dockgate_server.service.state import DecisionState
+from dockgate_server.service.state import DecisionState, StaleSnapshotError
 
 __all__ = [
     "AdapterConfig",
@@ -123,16 +129,20 @@ def registry_gate(config: AdapterConfig, state: DecisionState) -> RegistryGate:
     """A gate deciding from this process's snapshot, on the server's clock."""
     clock = state.clock
 
+    def fresh() -> Snapshot:
+        try:
+            return state.snapshot
+        except StaleSnapshotError as stale:  # past --max-staleness: 503, never old policy
+            raise DecisionUnavailable(stale.message) from None
+
     def decide(principal: str, action: str, resource: str, context: RawContext) -> Decision:
-        return state.cache.decide(
-            state.snapshot, principal, action, resource, context, now=clock.now()
-        )
+        return state.cache.decide(fresh(), principal, action, resource, context, now=clock.now())
 
     def repositories() -> list[str]:
-        return list(state.snapshot.repositories)
+        return list(fresh().repositories)
 
     return RegistryGate(
-        LoginVerifier(lambda: state.snapshot.credentials, clock.now),
+        LoginVerifier(lambda: fresh().credentials, clock.now),
         decide,
         repositories,
         config.gate_config(),

@@ -202,7 +202,9 @@ def open_store(url: str | Path, *, create: bool = True) -> FleetStore:
                 f"store `{describe_url(text)}`: a SQLite URL is `sqlite:///PATH`"
                 " (three slashes, then the file's path)"
             )
-        return _open_sqlite(Path(urllib.parse.unquote(parts.path)), create=create)
+        # `sqlite:////abs/path` (SQLAlchemy's spelling of an absolute path) names `/abs/path` too
+        path = "/" + urllib.parse.unquote(parts.path).lstrip("/")
+        return _open_sqlite(Path(path), create=create)
     if scheme in ("postgresql", "postgres"):
         return _open_postgres(text, create=create)
     raise StoreError(

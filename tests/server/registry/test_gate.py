@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_network
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.policy.model import Effect
 from dockgate_server.registry.gate import (
     CHECKS_HEADER,
+    DecisionUnavailable,
     GateAnswer,
     GateConfig,
     GateRequest,
@@ -360,6 +362,28 @@ def test_a_decision_that_raises_fails_closed_and_logs_no_credentials(
     assert caplog.records[0].exc_info is not None
     assert PASSWORD not in caplog.text
     assert basic() not in caplog.text
+
+
+def test_a_decider_that_cannot_decide_now_answers_503_and_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Stale(FakeDecisions):
+        def __call__(
+            self, principal: str, action: str, resource: str, context: Mapping[str, Any]
+        ) -> Decision:
+            raise DecisionUnavailable("the store last answered 9.0 s ago")
+
+    caplog.set_level(logging.DEBUG)
+    answer = ask(make_gate(Stale()), "GET", "/v2/app/manifests/latest")
+    assert answer.status == 503
+    assert error(answer) == {
+        "code": "UNAVAILABLE",
+        "message": "the store last answered 9.0 s ago",
+        "detail": None,
+    }
+    assert answer.upstream_target == ""
+    assert header(answer, CHECKS_HEADER) == f"{PULL} repository/app=Error"
+    assert caplog.records == []
 
 
 def test_an_authenticator_that_raises_fails_closed(caplog: pytest.LogCaptureFixture) -> None:

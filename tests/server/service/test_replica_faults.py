@@ -189,8 +189,8 @@ def test_past_max_staleness_a_replica_refuses_to_decide(
                 # a batch is refused whole, not item by item
                 with pytest.raises(UnavailableError):
                     client.authorize_many([{"principal": READER, "action": PULL, "resource": APP}])
-            # the registry gate fails closed too
-            assert envoy_status(server, password, "/v2/team-a/app/manifests/v1") == 403
+            # the registry gate fails closed too: 503, the registry's "try again"
+            assert envoy_status(server, password, "/v2/team-a/app/manifests/v1") == 503
 
         own_postgres_cluster.start()
         for server in fleet:

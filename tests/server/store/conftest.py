@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dockgate_server.store.port import FleetStore, open_store
-from tests.postgres_cluster import postgres_cluster, postgres_url
 
 __all__ = [
     "StoreFactory",
-    "postgres_cluster",
-    "postgres_url",
     "store",
     "store_factory",
     "store_url",
@@ -31,8 +27,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a fresh, empty store of each backend lives (nothing opened yet)."""
     if request.param == "sqlite":
         return str(tmp_path / "store.sqlite3")
-    if importlib.util.find_spec("dockgate_server.store.postgres") is None:
-        pytest.skip("the PostgreSQL backend (dockgate_server.store.postgres) is not there yet")
     url: str = request.getfixturevalue("postgres_url")
     return url
 

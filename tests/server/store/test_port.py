@@ -33,6 +33,13 @@ def test_a_path_and_a_sqlite_url_open_the_same_store(tmp_path: Path) -> None:
         assert again.load_repository(REPOSITORY) == Repository(REPOSITORY)
 
 
+def test_four_slashes_name_the_same_absolute_path_as_three(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    with open_store(f"sqlite:///{path}") as store:  # SQLAlchemy's spelling: `sqlite:////abs`
+        assert store.describe() == str(path)
+    assert path.is_file()
+
+
 def test_a_sqlite_url_with_spaces_in_its_path_is_unquoted(tmp_path: Path) -> None:
     path = tmp_path / "my data" / "store.sqlite3"
     with open_store(f"sqlite://{str(path).replace(' ', '%20')}") as store:
