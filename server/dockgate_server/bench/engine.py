@@ -2,9 +2,12 @@
 
 Run: `python -m dockgate_server.bench.engine` (or `make bench-engine`). Every figure is printed
 next to the same figure for the probe slice alone (about a hundred statements), measured in the
-same run, so the ratios say what fleet size costs. Goals (from the issue, not asserted anywhere):
-per-decision cost at 100,000 statements at most 1.3x that at 100; a full compile under 10 s; a
-one-repository-policy change visible in under 50 ms.
+same run, so the ratios say what fleet size costs. Goals (from the issues, printed met or MISSED,
+not asserted anywhere): per-decision cost at 100,000 statements at most 1.3x that at 100; a full
+compile (reading the store and compiling, as a server does at start-up) in at most 3 s; at most
+600 bytes per statement (what the snapshot and its follower's memo hold, by tracemalloc); a
+one-repository-policy change visible in at most 5 ms (from the acknowledged write to the
+swapped-in snapshot, the median of a few).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -32,7 +36,19 @@ from dockgate_server.service.follow import SnapshotFollower
 from dockgate_server.store.model import Fleet
 from dockgate_server.store.port import FleetStore, open_store
 
-__all__ = ["Figures", "main", "measure"]
+__all__ = ["GOALS", "Figures", "main", "measure", "verdict"]
+
+GOALS = {
+    "compile_seconds": 3.0,
+    "bytes_per_statement": 600.0,
+    "update_milliseconds": 5.0,
+}
+"""Upper bounds for the full fleet's figures (issue 13): absolute, so a loaded machine can miss
+them; the probe slice's figures beside them are from the same run."""
+_COST_RATIO = 1.3
+"""per-decision cost, full fleet over probe slice, at most"""
+_UPDATES = 5
+"""repository-policy changes timed; the median is the figure"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,51 +74,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         FleetShape(arguments.repositories, arguments.principals, arguments.managed_policies),
         arguments.seconds,
     )
-    rows = [
+    print(format_table(small, big))
+    print(
+        f"cached speed-up on the full fleet: {big.cached_per_second / big.uncached_per_second:.1f}x"
+    )
+    return 0
+
+
+def format_table(small: Figures, big: Figures) -> str:
+    """The figures of both fleets side by side, each goal with its verdict."""
+    cost = small.uncached_per_second / big.uncached_per_second
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("statements", f"{small.statements:,}", f"{big.statements:,}", "", ""),
+        ("import (s)", f"{small.import_seconds:.2f}", f"{big.import_seconds:.2f}", "", ""),
         (
-            "statements",
-            f"{small.statements:,}",
-            f"{big.statements:,}",
-            big.statements / small.statements,
+            "full compile (s)",
+            f"{small.compile_seconds:.3f}",
+            f"{big.compile_seconds:.2f}",
+            *_goal(big.compile_seconds, GOALS["compile_seconds"], "s"),
         ),
-        ("import (s)", f"{small.import_seconds:.2f}", f"{big.import_seconds:.2f}", None),
-        ("full compile (s)", f"{small.compile_seconds:.3f}", f"{big.compile_seconds:.2f}", None),
         (
             "memory per statement (bytes)",
             f"{small.bytes_per_statement:,.0f}",
             f"{big.bytes_per_statement:,.0f}",
-            big.bytes_per_statement / small.bytes_per_statement,
+            *_goal(big.bytes_per_statement, GOALS["bytes_per_statement"], "B"),
         ),
         (
             "decisions/s, uncached",
             f"{small.uncached_per_second:,.0f}",
             f"{big.uncached_per_second:,.0f}",
-            small.uncached_per_second / big.uncached_per_second,
+            "",
+            "",
+        ),
+        (
+            "per-decision cost, full / probe (ratio)",
+            "1",
+            f"{cost:.2f}",
+            *_goal(cost, _COST_RATIO, "x"),
         ),
         (
             "decisions/s, cached",
             f"{small.cached_per_second:,.0f}",
             f"{big.cached_per_second:,.0f}",
-            small.cached_per_second / big.cached_per_second,
+            "",
+            "",
         ),
         (
             "repository policy change visible (ms)",
-            f"{small.update_milliseconds:.1f}",
-            f"{big.update_milliseconds:.1f}",
-            None,
+            f"{small.update_milliseconds:.2f}",
+            f"{big.update_milliseconds:.2f}",
+            *_goal(big.update_milliseconds, GOALS["update_milliseconds"], "ms"),
         ),
     ]
-    print(f"{'figure':<40}{'probe slice':>14}{'full fleet':>14}{'ratio':>10}")
-    for name, left, right, ratio in rows:
-        print(f"{name:<40}{left:>14}{right:>14}{'' if ratio is None else f'{ratio:.2f}':>10}")
-    print(
-        "per-decision cost, full fleet / probe slice: "
-        f"{small.uncached_per_second / big.uncached_per_second:.2f} (goal <= 1.3)"
-    )
-    print(
-        f"cached speed-up on the full fleet: {big.cached_per_second / big.uncached_per_second:.1f}x"
-    )
-    return 0
+    lines = [f"{'figure':<42}{'probe slice':>13}{'full fleet':>13}{'goal':>12}"]
+    for name, left, right, goal, met in rows:
+        lines.append(f"{name:<42}{left:>13}{right:>13}{goal:>12}  {met}".rstrip())
+    return "\n".join(lines)
+
+
+def verdict(value: float, bound: float) -> str:
+    """`met` when `value` is at most `bound`, else `MISSED` (NaN, unmeasured, misses)."""
+    return "met" if value <= bound else "MISSED"
+
+
+def _goal(value: float, bound: float, unit: str) -> tuple[str, str]:
+    return f"<= {bound:g} {unit}", verdict(value, bound)
 
 
 def measure(shape: FleetShape, seconds: float, *, memory: bool = True) -> Figures:
@@ -121,7 +157,7 @@ def measure(shape: FleetShape, seconds: float, *, memory: bool = True) -> Figure
         started = time.perf_counter()
         snapshot = builder.build()
         compiled = time.perf_counter() - started
-        size = _memory_of(lambda: SnapshotFollower(store).build()) if memory else math.nan
+        size = _memory_of(store) if memory else math.nan
         statements = count_statements(fleet)
         requests = probe_requests()
         uncached = _rate(lambda r: snapshot.authorize(r[0], r[1], r[2], r[3]), requests, seconds)
@@ -144,15 +180,19 @@ def count_statements(fleet: Fleet) -> int:
     return total
 
 
-def _memory_of(build: Callable[[], Snapshot]) -> float:
+def _memory_of(store: FleetStore) -> float:
+    """What a fresh follower and the snapshot it builds hold once built: what a server keeps
+    (its memo of compiled documents included), not the transient load."""
     gc.collect()
     tracemalloc.start()
     try:
-        snapshot = build()
+        follower = SnapshotFollower(store)
+        snapshot = follower.build()
+        gc.collect()
         size, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    del snapshot
+    del snapshot, follower
     return float(size)
 
 
@@ -172,20 +212,30 @@ def _rate(
 
 
 def _update_latency(store: FleetStore, builder: SnapshotFollower, snapshot: Snapshot) -> float:
-    """From an acknowledged repository-policy write to the swapped-in snapshot that shows it."""
+    """From an acknowledged repository-policy write to the swapped-in snapshot that shows it:
+    the median of a few writes, each a document the memo has not seen."""
     arn = f"arn:aws:ecr:us-east-1:{PROBE_ACCOUNT}:repository/probe/app-0"
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "Changed", "Effect": "Deny", "Principal": "*", "Action": "ecr:PutImage"}
-        ],
-    }
-    change = store.set_repository_policy(arn, document)
-    started = time.perf_counter()
-    updated = builder.update(snapshot, change)
-    elapsed = time.perf_counter() - started
-    assert updated.revision == change.revision
-    return elapsed * 1000
+    timings = []
+    for attempt in range(_UPDATES):
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": f"Changed{attempt}",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "ecr:PutImage",
+                }
+            ],
+        }
+        change = store.set_repository_policy(arn, document)
+        started = time.perf_counter()
+        updated = builder.update(snapshot, change)
+        timings.append(time.perf_counter() - started)
+        assert updated.revision == change.revision
+        assert updated.repositories[arn].policy is not None
+        snapshot = updated
+    return statistics.median(timings) * 1000
 
 
 if __name__ == "__main__":

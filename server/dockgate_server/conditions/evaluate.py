@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockgate_server.conditions.keys import Context, single_value
@@ -11,6 +11,7 @@ from dockgate_server.conditions.operators import NULL, OPERATORS, OperatorSpec
 from dockgate_server.policy.model import ConditionClause, SetQualifier
 from dockgate_server.policy.variables import (
     Template,
+    Variable,
     fixed_chunks,
     has_variables,
     literal_template,
@@ -32,13 +33,25 @@ class _Unconvertible:
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """A policy value with a variable: converted per request, once the variable has its value."""
+    """A policy value with a variable: converted per request, once the variable has its value.
+
+    The conversion is a function of the variables' values alone, and the same few values recur
+    (a principal's team tag), so it is kept per value tuple in `memo`, which is emptied when full
+    rather than grown: a stream of new values costs a conversion each, never memory.
+    """
 
     template: Template
+    keys: tuple[str, ...]
+    """the lower-cased key of each variable, in order"""
+    memo: dict[tuple[str | None, ...], Any] = field(default_factory=dict, compare=False)
+
+
+_MEMO_SIZE = 256
 
 
 _NO_VALUE = object()
 """A policy value whose variable has no value and no default."""
+_UNSEEN = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +77,8 @@ def compile_condition(clause: ConditionClause, variables: bool) -> CompiledCondi
     for text in clause.values:
         template = parse_template(text) if variables and spec.variables else literal_template(text)
         if has_variables(template):
-            compiled.append(_Pending(template))
+            keys = tuple(part.key for part in template if isinstance(part, Variable))
+            compiled.append(_Pending(template, keys))
         else:
             compiled.append(_convert_policy(spec, text, fixed_chunks(template)))
     templated = any(isinstance(value, _Pending) for value in compiled)
@@ -78,18 +92,17 @@ def evaluate_condition(condition: CompiledCondition, context: Context, errors: l
     if condition.spec is None:
         return _evaluate_null(condition, value)
     spec = condition.spec
+    operands = _resolve_operands(condition, context) if condition.templated else condition.operands
     if clause.qualifier is None:
         if value is None:
             # IAM: a missing key makes IfExists and negated operators true (semantics §4.2)
             return clause.if_exists or spec.negated
         if isinstance(value, tuple):
             return False  # a multivalued key needs a set qualifier
-        values: tuple[str, ...] = (value,)
-    else:
-        if value is None:
-            return clause.qualifier is SetQualifier.FOR_ALL_VALUES or clause.if_exists
-        values = (value,) if isinstance(value, str) else value
-    operands = _resolve_operands(condition, context) if condition.templated else condition.operands
+        return _evaluate_one(condition, spec, value, operands, errors)
+    if value is None:
+        return clause.qualifier is SetQualifier.FOR_ALL_VALUES or clause.if_exists
+    values = (value,) if isinstance(value, str) else value
     outcomes = (_evaluate_one(condition, spec, item, operands, errors) for item in values)
     if clause.qualifier is SetQualifier.FOR_ANY_VALUE:
         return any(outcomes)
@@ -153,8 +166,15 @@ def _resolve_operands(condition: CompiledCondition, context: Context) -> tuple[A
         if not isinstance(operand, _Pending):
             resolved.append(operand)
             continue
-        chunks = resolve_template(operand.template, lookup)
-        resolved.append(_NO_VALUE if chunks is None else _convert_policy(spec, text, chunks))
+        values = tuple(single_value(context, key) for key in operand.keys)
+        converted = operand.memo.get(values, _UNSEEN)
+        if converted is _UNSEEN:
+            chunks = resolve_template(operand.template, lookup)
+            converted = _NO_VALUE if chunks is None else _convert_policy(spec, text, chunks)
+            if len(operand.memo) >= _MEMO_SIZE:
+                operand.memo.clear()
+            operand.memo[values] = converted
+        resolved.append(converted)
     return tuple(resolved)
 
 

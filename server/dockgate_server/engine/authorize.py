@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dockgate_server.conditions.evaluate import evaluate_condition
 from dockgate_server.engine.compile import CompiledPolicy, CompiledStatement
 from dockgate_server.engine.decision import Decision, Outcome, Phase, Reason
 from dockgate_server.engine.request import Request
@@ -30,6 +31,9 @@ class PolicySet:
     """levels for the resource's account, besides AWS's allow-all RCP; None: no RCPs apply"""
     resource_required: bool = False
     """the resource policy must allow even in the same account: a role's trust policy"""
+    actions_matched: bool = False
+    """every statement of `identity`, `boundary` and the SCP and RCP levels is known to cover
+    the request's action (the index narrowed them by action): only its other parts are checked"""
 
 
 _PHASES = {
@@ -47,8 +51,9 @@ _ENTITY = (PrincipalMatch.ROLE_OF_SESSION, PrincipalMatch.USER_OF_FEDERATED_SESS
 Match = tuple[CompiledStatement, PrincipalMatch]
 
 
-def authorize(request: Request, policies: PolicySet) -> Decision:
-    """Decide `request` against `policies` exactly as IAM would for Amazon ECR."""
+def authorize(request: Request, policies: PolicySet, *, revision: int | None = None) -> Decision:
+    """Decide `request` against `policies` exactly as IAM would for Amazon ECR; the decision
+    names `revision`, the snapshot's the policies came from."""
     caller, arn = request.caller, request.resource_arn
     if arn is not None and caller.partition and arn.partition != caller.partition:
         # IAM: partitions are separate: no policy grants a principal of one access to another's
@@ -58,9 +63,9 @@ def authorize(request: Request, policies: PolicySet) -> Decision:
             f"`{arn.partition}`: access never crosses partitions"
         )
         return Decision(
-            Outcome.IMPLICITLY_DENIED, (Reason(Phase.REQUEST, detail),), _ignored(request)
+            Outcome.IMPLICITLY_DENIED, (Reason(Phase.REQUEST, detail),), _ignored(request), revision
         )
-    return _Evaluation(request, policies).decide()
+    return _Evaluation(request, policies, revision).decide()
 
 
 def _ignored(request: Request) -> tuple[str, ...]:
@@ -73,9 +78,10 @@ def _ignored(request: Request) -> tuple[str, ...]:
 class _Evaluation:
     """One request's pass through the flow; statement matching happens once per statement."""
 
-    def __init__(self, request: Request, policies: PolicySet) -> None:
+    def __init__(self, request: Request, policies: PolicySet, revision: int | None) -> None:
         self.request = request
         self.policies = policies
+        self.revision = revision
         self.caller = request.caller
         self.errors: list[str] = list(_ignored(request)) if request.ignored else []
         caller = self.caller
@@ -83,9 +89,12 @@ class _Evaluation:
         # IAM: root and service principals have no identity policies, boundary or session
         has_identity = not is_service and caller.kind is not CallerKind.ROOT
         self.has_boundary = has_identity and policies.boundary is not None
-        self.identity = self.scan_all(policies.identity) if has_identity else []
+        known = policies.actions_matched
+        self.identity = self.scan_all(policies.identity, known) if has_identity else []
         self.boundary = (
-            self.scan(policies.boundary) if has_identity and policies.boundary is not None else None
+            self.scan(policies.boundary, known)
+            if has_identity and policies.boundary is not None
+            else None
         )
         self.session = self.scan(policies.session) if has_identity and policies.session else None
         # IAM: a request for `*` involves no repository, so no repository policy applies
@@ -97,34 +106,70 @@ class _Evaluation:
         # IAM: SCPs bind IAM principals and root, not service principals or service-linked roles
         scp_applies = not is_service and not caller.service_linked
         self.scp_levels = (
-            [self.scan_all(level) for level in policies.service_control]
+            [self.scan_all(level, known) for level in policies.service_control]
             if policies.service_control is not None and scp_applies
             else None
         )
         self.rcp_levels = (
-            [self.scan_all(level) for level in policies.resource_control]
+            [self.scan_all(level, known) for level in policies.resource_control]
             if policies.resource_control is not None and not caller.service_linked
             else None
         )
 
     # -- matching ---------------------------------------------------------------------------
 
-    def scan(self, policy: CompiledPolicy) -> list[Match]:
-        """The statements of `policy` that match the request, with how they name the caller."""
+    def scan(self, policy: CompiledPolicy, actions_matched: bool = False) -> list[Match]:
+        """The statements of `policy` that match the request, with how they name the caller.
+
+        The hot loop of every decision: the checks of `CompiledStatement.matches_action`,
+        `matches_resource`, `principal_match` and `matches_conditions`, in that order, written
+        out so that a statement costs attribute reads rather than calls and generators, and the
+        action check skipped where `actions_matched` says the index already made it.
+        """
         request = self.request
+        service, name = request.service, request.action_name
+        context, errors = request.context, self.errors
         found: list[Match] = []
         for statement in policy.statements:
-            if not statement.matches_action(request) or not statement.matches_resource(request):
-                continue
-            kind = statement.principal_match(self.caller, self.has_boundary)
-            if kind is PrincipalMatch.NONE:
-                continue
-            if statement.matches_conditions(request, self.errors):
+            if not actions_matched:
+                hit = False
+                for action in statement.actions:
+                    pattern = action.name
+                    if action.service is None or (
+                        action.service == service and pattern is not None and pattern.matches(name)
+                    ):
+                        hit = True
+                        break
+                if hit == statement.not_action:
+                    continue
+            resources = statement.resources
+            if resources is not None:  # None: a repository policy's, covering its repository
+                hit = False
+                for resource in resources:
+                    if resource.matches(request):
+                        hit = True
+                        break
+                if hit == statement.not_resource:
+                    continue
+            if statement.principals is None:
+                kind = PrincipalMatch.WILDCARD
+            else:
+                kind = statement.principal_match(self.caller, self.has_boundary)
+                if kind is PrincipalMatch.NONE:
+                    continue
+            holds = True
+            for condition in statement.conditions:
+                if not evaluate_condition(condition, context, errors):
+                    holds = False
+                    break
+            if holds:
                 found.append((statement, kind))
         return found
 
-    def scan_all(self, policies: Iterable[CompiledPolicy]) -> list[Match]:
-        return [match for policy in policies for match in self.scan(policy)]
+    def scan_all(
+        self, policies: Iterable[CompiledPolicy], actions_matched: bool = False
+    ) -> list[Match]:
+        return [match for policy in policies for match in self.scan(policy, actions_matched)]
 
     # -- the flow ---------------------------------------------------------------------------
 
@@ -300,7 +345,8 @@ class _Evaluation:
         return reasons
 
     def answer(self, outcome: Outcome, reasons: list[Reason]) -> Decision:
-        return Decision(outcome, tuple(reasons), tuple(dict.fromkeys(self.errors)))
+        errors = tuple(dict.fromkeys(self.errors)) if self.errors else ()
+        return Decision(outcome, tuple(reasons), errors, self.revision)
 
 
 def _allowing(matches: Iterable[Match]) -> list[CompiledStatement]:

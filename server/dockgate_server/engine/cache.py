@@ -11,47 +11,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cachetools import LRUCache
 
 from dockgate_server.conditions.keys import ContextValue
-from dockgate_server.engine.authorize import authorize
+from dockgate_server.engine.decide import ContextReads, Question, decide_as
 from dockgate_server.engine.decision import Decision
-from dockgate_server.engine.request import RawContext, is_store_key, normalize_context
+from dockgate_server.engine.request import RawContext, is_store_key
 from dockgate_server.engine.snapshot import Snapshot
 
 __all__ = ["ContextReads", "DecisionCache"]
 
 _MAX_VARIANTS = 8
 """Decisions kept per (revision, principal, action, resource) that differ in context."""
-
-
-class ContextReads(Mapping[str, ContextValue]):
-    """The request context, recording each key a decision looks up."""
-
-    __slots__ = ("_context", "read")
-
-    def __init__(self, context: Mapping[str, ContextValue]) -> None:
-        self._context = context
-        self.read: set[str] = set()
-
-    def __getitem__(self, key: str) -> ContextValue:
-        self.read.add(key)
-        return self._context[key]
-
-    def get(self, key: str, default: object = None) -> ContextValue | None:  # type: ignore[override]
-        self.read.add(key)
-        value = self._context.get(key)
-        return value if value is not None else default  # type: ignore[return-value]
-
-    def __iter__(self) -> Iterator[str]:
-        self.read.update(self._context)  # whoever iterates has read everything
-        return iter(self._context)
-
-    def __len__(self) -> int:
-        return len(self._context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +76,14 @@ class DecisionCache:
         `now` (the wall clock when None) is checked against the expiry of a session Dockgate
         issued before any lookup, so a cached decision never outlives its session."""
         moment = time.time() if now is None else now
-        expired = snapshot.expired_session(principal, moment)
-        if expired is not None:
-            return expired
+        session = snapshot.credentials.sessions.get(principal)  # the call's one lookup
+        if session is not None and session.is_expired(moment):
+            return dataclasses.replace(session.expired_decision(), revision=snapshot.revision)
+        question = Question.of(principal, action, resource, context)
         if not self.enabled:
             self.misses += 1
-            return snapshot.authorize(principal, action, resource, context, now=moment)
-        supplied = normalize_context(context or {})
+            return decide_as(snapshot, question, session, now=moment)
+        supplied = question.context
         pinned = frozenset(k for k in supplied if is_store_key(k)) if supplied else _NONE
         key = (snapshot.revision, principal, action, resource)
         with self._lock:
@@ -118,15 +93,9 @@ class DecisionCache:
                     self.hits += 1
                     return variant.decision
             self.misses += 1
-        prepared = snapshot.prepare(principal, action, resource, context, now=moment)
-        if isinstance(prepared, Decision):
-            decision, read = prepared, set[str]()
-        else:
-            request, policies = prepared
-            reads = ContextReads(request.context)
-            decision = authorize(dataclasses.replace(request, context=reads), policies)
-            # building the request already read this one: it can make the request cross-account
-            read = reads.read | {"aws:resourceaccount"}
+        # building the request reads `aws:resourceaccount`: it can make the request cross-account
+        read = {"aws:resourceaccount"}
+        decision = decide_as(snapshot, question, session, now=moment, reads=read)
         variant = _Variant(tuple((k, supplied.get(k)) for k in sorted(read)), decision, pinned)
         with self._lock:
             kept = self._entries.get(key, ())

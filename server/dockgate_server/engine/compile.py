@@ -1,8 +1,15 @@
-"""Compile validated policies once: patterns classified, operators bound, variables as holes."""
+"""Compile validated policies once: patterns classified, operators bound, variables as holes.
+
+A fleet repeats the same actions, resources, principals and condition blocks across thousands of
+statements, so each distinct one is compiled once and shared (compiled parts are immutable);
+`renamed` reuses a whole compiled document under another name.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dockgate_server.conditions.evaluate import (
     CompiledCondition,
@@ -14,7 +21,7 @@ from dockgate_server.engine.request import Request
 from dockgate_server.policy.actions import is_action_name
 from dockgate_server.policy.arn import has_wildcard_type, split_arn_pattern
 from dockgate_server.policy.glob import Glob, compile_chunks, compile_glob
-from dockgate_server.policy.model import Effect, Policy, PolicyKind, Statement
+from dockgate_server.policy.model import ConditionClause, Effect, Policy, PolicyKind, Statement
 from dockgate_server.policy.principal import (
     Caller,
     PrincipalEntry,
@@ -37,7 +44,12 @@ __all__ = [
     "CompiledResource",
     "CompiledStatement",
     "compile_policy",
+    "renamed",
 ]
+
+_SHARED = 65_536
+"""Distinct parts kept for sharing (like compiled globs): a bound, so hostile text cannot grow
+memory; past it a part is compiled again, which only costs time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,28 +170,59 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     )
 
 
+def renamed(policy: CompiledPolicy, name: str) -> CompiledPolicy:
+    """`policy` as another policy with the same document: only the names differ, every compiled
+    part is shared (decisions name the policy each statement belongs to)."""
+    if policy.name == name:
+        return policy
+    return CompiledPolicy(
+        name,
+        policy.kind,
+        tuple(
+            CompiledStatement(
+                name,
+                s.kind,
+                s.index,
+                s.sid,
+                s.effect,
+                s.actions,
+                s.not_action,
+                s.resources,
+                s.not_resource,
+                s.principals,
+                s.not_principal,
+                s.conditions,
+            )
+            for s in policy.statements
+        ),
+    )
+
+
 def _compile_statement(policy: Policy, statement: Statement) -> CompiledStatement:
-    resources = None
-    if statement.resources is not None:
-        resources = tuple(
-            _compile_resource(text, policy.has_variables) for text in statement.resources
-        )
+    variables = policy.has_variables
+    resources = statement.resources
     return CompiledStatement(
         policy.name,
         policy.kind,
         statement.index,
-        statement.sid,
+        None if statement.sid is None else sys.intern(statement.sid),
         statement.effect,
-        tuple(_compile_action(text) for text in statement.actions),
+        _compile_actions(statement.actions),
         statement.not_action,
-        resources,
+        None if resources is None else _compile_resources(resources, variables),
         statement.not_resource,
-        statement.principals,
+        None if statement.principals is None else _shared_principals(statement.principals),
         statement.not_principal,
-        tuple(compile_condition(c, policy.has_variables) for c in statement.conditions),
+        _compile_conditions(statement.conditions, variables) if statement.conditions else (),
     )
 
 
+@lru_cache(maxsize=_SHARED)
+def _compile_actions(texts: tuple[str, ...]) -> tuple[CompiledAction, ...]:
+    return tuple(_compile_action(text) for text in texts)
+
+
+@lru_cache(maxsize=_SHARED)
 def _compile_action(text: str) -> CompiledAction:
     if text == "*":
         return CompiledAction(None, None)
@@ -190,6 +233,12 @@ def _compile_action(text: str) -> CompiledAction:
     return CompiledAction(service.lower(), compile_glob(name, fold_case=True))
 
 
+@lru_cache(maxsize=_SHARED)
+def _compile_resources(texts: tuple[str, ...], variables: bool) -> tuple[CompiledResource, ...]:
+    return tuple(_compile_resource(text, variables) for text in texts)
+
+
+@lru_cache(maxsize=_SHARED)
 def _compile_resource(text: str, variables: bool) -> CompiledResource:
     if text == "*":
         return CompiledResource(text, True)
@@ -213,3 +262,19 @@ def _compile_resource(text: str, variables: bool) -> CompiledResource:
         glob,
         pending,
     )
+
+
+@lru_cache(maxsize=_SHARED)
+def _shared_principals(entries: tuple[PrincipalEntry, ...]) -> tuple[PrincipalEntry, ...]:
+    """The first equal tuple of principal entries seen: parsed entries are immutable."""
+    return entries
+
+
+@lru_cache(maxsize=_SHARED)
+def _compile_conditions(
+    clauses: tuple[ConditionClause, ...], variables: bool
+) -> tuple[CompiledCondition, ...]:
+    return tuple(_compile_condition(clause, variables) for clause in clauses)
+
+
+_compile_condition = lru_cache(maxsize=_SHARED)(compile_condition)

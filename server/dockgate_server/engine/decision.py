@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dockgate_server.policy.model import Effect
@@ -58,6 +58,9 @@ class Decision:
     reasons: tuple[Reason, ...]
     errors: tuple[str, ...] = ()
     """condition values that did not convert: each made its condition false"""
+    revision: int | None = field(default=None, compare=False)
+    """the snapshot revision it was made against (None: decided outside a snapshot); not part
+    of the answer, so two equal answers at different revisions compare equal"""
 
     @property
     def allowed(self) -> bool:

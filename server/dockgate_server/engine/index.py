@@ -26,62 +26,59 @@ __all__ = ["StatementIndex"]
 _MAX_SLICES = 256
 """Action slices kept per index; past this, slices are computed per request (still exact)."""
 
-_Entry = tuple[int, int, CompiledStatement]
-"""(position of its policy in the group, statement index, statement): sorts in document order"""
+_Ordinals = tuple[int, ...]
+"""Positions in the index's statements, in document order: an index holds a statement as an
+int, not an entry object, so a principal's index costs a few bytes per statement."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Slice:
     """The statements of one action, split by what their Resource patterns need."""
 
-    always: tuple[_Entry, ...]
+    always: _Ordinals
     """Resource `*`, NotResource, or no Resource: candidates for every resource"""
-    by_prefix: dict[str, tuple[_Entry, ...]]
+    by_prefix: dict[str, _Ordinals]
     lengths: tuple[int, ...]
-
-    def collect(self, resource_part: str | None) -> list[_Entry]:
-        found = list(self.always)
-        if resource_part is None:  # IAM: only `*` and NotResource cover an action without one
-            return found
-        several = False
-        for length in self.lengths:
-            if length > len(resource_part):
-                break
-            hits = self.by_prefix.get(resource_part[:length])
-            if hits:
-                several = several or len(found) > len(self.always)
-                found.extend(hits)
-        if several:  # a statement with two matching prefixes must appear once per policy it is in
-            seen: set[tuple[int, int]] = set()
-            unique = []
-            for entry in found:
-                key = (entry[0], id(entry[2]))
-                if key not in seen:
-                    seen.add(key)
-                    unique.append(entry)
-            found = unique
-        return found
+    only_always: tuple[CompiledPolicy, ...]
+    """the answer when no prefix matches, built once"""
 
 
 class StatementIndex:
     """An index over one group of policies (a principal's, a boundary, an SCP level)."""
 
-    __slots__ = ("_any_service", "_by_service", "_lock", "_name", "_policies", "_slices")
+    __slots__ = (
+        "_any_service",
+        "_by_service",
+        "_lock",
+        "_name",
+        "_policies",
+        "_slices",
+        "_statements",
+    )
 
     def __init__(self, policies: Iterable[CompiledPolicy]) -> None:
         self._policies = tuple(policies)
+        # every statement in document order: what an ordinal indexes
+        self._statements = (
+            self._policies[0].statements
+            if len(self._policies) == 1
+            else tuple(statement for policy in self._policies for statement in policy.statements)
+        )
         self._name = self._policies[0].name if len(self._policies) == 1 else "policies"
-        self._by_service: dict[str, list[_Entry]] = {}
-        self._any_service: list[_Entry] = []
-        for position, policy in enumerate(self._policies):
+        by_service: dict[str, list[int]] = {}
+        any_service: list[int] = []
+        ordinal = 0
+        for policy in self._policies:
             for statement in policy.statements:
-                entry = (position, statement.index, statement)
                 services = _services(statement)
                 if services is None:
-                    self._any_service.append(entry)
+                    any_service.append(ordinal)
                 else:
                     for service in services:
-                        self._by_service.setdefault(service, []).append(entry)
+                        by_service.setdefault(service, []).append(ordinal)
+                ordinal += 1
+        self._by_service = {service: tuple(found) for service, found in by_service.items()}
+        self._any_service = tuple(any_service)
         self._slices: dict[tuple[str, str], _Slice] = {}
         self._lock = threading.Lock()
 
@@ -106,33 +103,58 @@ class StatementIndex:
                 if len(self._slices) < _MAX_SLICES:
                     self._slices[key] = action_slice
         arn = request.resource_arn
-        found = action_slice.collect(arn.resource if arn is not None else None)
-        if not found:
-            return ()
-        if len(found) > 1:
-            found.sort(key=lambda entry: (entry[0], entry[1]))
-        kind = found[0][2].kind
-        return (CompiledPolicy(self._name, kind, tuple(entry[2] for entry in found)),)
+        if arn is None or not action_slice.lengths:
+            # IAM: only `*` and NotResource cover an action without a resource
+            return action_slice.only_always
+        resource = arn.resource
+        found: _Ordinals | None = None
+        several = False
+        by_prefix = action_slice.by_prefix
+        for length in action_slice.lengths:
+            if length > len(resource):
+                break
+            hits = by_prefix.get(resource[:length])
+            if hits:
+                if found is None:
+                    found = hits
+                else:
+                    found += hits
+                    several = True
+        if found is None:
+            return action_slice.only_always
+        if action_slice.always:
+            found = action_slice.always + found
+            several = True
+        if several:
+            # document order; a statement with two matching prefixes appears once
+            found = tuple(sorted(set(found)))
+        return (self._policy(found),)
+
+    def _policy(self, ordinals: _Ordinals) -> CompiledPolicy:
+        statements = self._statements
+        chosen = tuple([statements[ordinal] for ordinal in ordinals])
+        return CompiledPolicy(self._name, chosen[0].kind, chosen)
 
     def _slice(self, request: Request) -> _Slice:
-        matching = [
-            entry
-            for entry in (*self._by_service.get(request.service, ()), *self._any_service)
-            if entry[2].matches_action(request)
-        ]
-        always: list[_Entry] = []
-        by_prefix: dict[str, list[_Entry]] = {}
-        for entry in matching:
-            prefixes = _resource_prefixes(entry[2])
+        statements = self._statements
+        ordinals = sorted((*self._by_service.get(request.service, ()), *self._any_service))
+        always: list[int] = []
+        by_prefix: dict[str, list[int]] = {}
+        for ordinal in ordinals:
+            statement = statements[ordinal]
+            if not statement.matches_action(request):
+                continue
+            prefixes = _resource_prefixes(statement)
             if prefixes is None:
-                always.append(entry)
+                always.append(ordinal)
             else:
                 for prefix in set(prefixes):
-                    by_prefix.setdefault(prefix, []).append(entry)
+                    by_prefix.setdefault(prefix, []).append(ordinal)
         return _Slice(
             tuple(always),
-            {prefix: tuple(entries) for prefix, entries in by_prefix.items()},
+            {prefix: tuple(found) for prefix, found in by_prefix.items()},
             tuple(sorted({len(prefix) for prefix in by_prefix})),
+            (self._policy(tuple(always)),) if always else (),
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from dockgate_server.conditions.keys import Context, ContextValue, normalize_value
 from dockgate_server.policy.arn import Arn, split_arn
@@ -18,11 +20,15 @@ __all__ = [
     "RawContext",
     "Request",
     "RequestError",
+    "Target",
+    "assemble_request",
     "build_request",
     "check_target",
     "encoded_size",
     "is_store_key",
     "normalize_context",
+    "parse_principal",
+    "parse_target",
 ]
 
 RawContext = Mapping[str, str | Sequence[str]]
@@ -122,26 +128,82 @@ def build_request(
     the caller gives for one of them is ignored and named in `Request.ignored`; a session Dockgate
     did not issue (`issued_session` False) still takes its session tags from the context.
     """
-    if isinstance(principal, Caller):
-        caller = principal
-    else:
-        try:
-            caller = parse_caller(principal)
-        except ValueError as problem:
-            raise RequestError(str(problem), "principal") from None
+    caller = principal if isinstance(principal, Caller) else parse_principal(principal)
+    target = parse_target(action, resource)
+    return assemble_request(
+        caller,
+        action,
+        resource,
+        target,
+        normalize_context(context) if context else {},
+        principal_tags=principal_tags,
+        resource_tags=resource_tags,
+        principal_arn=principal_arn,
+        store_keys=store_keys,
+        from_store=from_store,
+        issued_session=issued_session,
+    )
+
+
+class Target(NamedTuple):
+    """An action and a resource, validated and split: what every later step reads."""
+
+    service: str
+    """the action's service prefix, lower-cased"""
+    action_name: str
+    """the action's name, lower-cased"""
+    resource_arn: Arn | None
+    """None for `*`"""
+
+
+def parse_principal(principal: str) -> Caller:
+    """The caller `principal` names; `RequestError` on the `principal` field when malformed."""
+    try:
+        return _parse_caller(principal)
+    except ValueError as problem:
+        raise RequestError(str(problem), "principal") from None
+
+
+# a caller, an action and a resource are functions of their text alone, and the same few recur
+# on every call: each is parsed once per process, not once per decision (bounded, so a stream
+# of made-up names costs a cache miss each, never memory)
+_parse_caller = lru_cache(maxsize=16_384)(parse_caller)
+
+
+def parse_target(action: str, resource: str) -> Target:
+    """Validate and split the action and the resource; `RequestError` naming the field at fault."""
     service, action_name = _split_action(action)
-    resource_arn = _parse_resource(resource)
-    supplied = normalize_context(context or {})
+    return Target(service, action_name, _parse_resource(resource))
+
+
+def assemble_request(
+    caller: Caller,
+    action: str,
+    resource: str,
+    target: Target,
+    supplied: dict[str, ContextValue],
+    *,
+    principal_tags: Mapping[str, str] | None = None,
+    resource_tags: Mapping[str, str] | None = None,
+    principal_arn: str | None = None,
+    store_keys: Mapping[str, ContextValue] | None = None,
+    from_store: bool = False,
+    issued_session: bool = False,
+) -> Request:
+    """`build_request` from parts already parsed, and a context already normalized (the dict is
+    the caller's to give: keys the store defines are removed from it)."""
+    resource_arn = target.resource_arn
     derived = _derive_keys(caller, resource_arn, principal_tags or {}, resource_tags or {})
     if principal_arn is not None:
         derived["aws:principalarn"] = principal_arn
-    derived.update(store_keys or {})
+    if store_keys:
+        derived.update(store_keys)
     ignored: tuple[str, ...] = ()
     if from_store and supplied:
         ignored = tuple(sorted(k for k in supplied if _is_pinned(k, caller, issued_session)))
         for key in ignored:
             del supplied[key]
-    merged: dict[str, ContextValue] = {**derived, **supplied}
+    merged: dict[str, ContextValue] = {**derived, **supplied} if supplied else derived
     # IAM: `*` actions are account-scoped, so they stay in the caller's account (semantics §7.2);
     # an ARN without an account (an S3 bucket) takes it from `aws:ResourceAccount` when given
     resource_account = caller.account
@@ -156,8 +218,8 @@ def build_request(
     return Request(
         caller,
         action,
-        service,
-        action_name,
+        target.service,
+        target.action_name,
         resource,
         resource_arn,
         resource_account,
@@ -192,10 +254,10 @@ def _is_pinned(key: str, caller: Caller, issued_session: bool) -> bool:
 def check_target(action: str, resource: str) -> None:
     """Raise `RequestError` when the action or the resource is malformed (as `build_request`
     would), for a request answered before it is built."""
-    _split_action(action)
-    _parse_resource(resource)
+    parse_target(action, resource)
 
 
+@lru_cache(maxsize=1024)
 def _split_action(action: str) -> tuple[str, str]:
     prefix, colon, name = action.partition(":")
     valid_prefix = prefix and all(c.isascii() and (c.isalnum() or c == "-") for c in prefix)
@@ -207,6 +269,7 @@ def _split_action(action: str) -> tuple[str, str]:
     return prefix.lower(), name.lower()
 
 
+@lru_cache(maxsize=32_768)
 def _parse_resource(resource: str) -> Arn | None:
     if resource == "*":
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from dockgate_server.policy.glob import compile_glob
 
 __all__ = ["ECR_ACTIONS", "ECR_PREFIX", "is_action_name", "matches_ecr_action"]
@@ -87,6 +89,7 @@ def is_action_name(pattern: str) -> bool:
     return bool(pattern) and set(pattern) <= _NAME_CHARACTERS
 
 
+@functools.lru_cache(maxsize=4096)  # pure in `pattern`; validation asks it of every action name
 def matches_ecr_action(pattern: str) -> bool:
     """Whether an `ecr:` name pattern covers at least one of ECR's actions, in any letter case."""
     glob = compile_glob(pattern, fold_case=True)

@@ -22,8 +22,11 @@ class Chunk:
     wild: bool
 
 
+@lru_cache(maxsize=65_536)
 def compile_glob(pattern: str, *, fold_case: bool = False) -> Glob:
     """Compile plain pattern text in which every `*` and `?` is a wildcard."""
+    # cached by the text itself as well: validation compiles every action name it checks, and
+    # a fleet repeats a few dozen of them hundreds of thousands of times
     return _compile((Chunk(pattern, True),), fold_case)
 
 

@@ -7,7 +7,12 @@ and applied to it.
 
 from __future__ import annotations
 
-from dockgate_server.engine.build import PolicyMemo, apply_delta, build_snapshot
+from dockgate_server.engine.build import (
+    PolicyMemo,
+    apply_delta,
+    build_snapshot,
+    collection_paused,
+)
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.store.model import Change
 from dockgate_server.store.port import FleetStore
@@ -24,10 +29,11 @@ class SnapshotFollower:
 
     def build(self) -> Snapshot:
         """The whole store, compiled at the revision it is at."""
-        with self.store.reading() as revision:
+        # the collector would walk every object a build allocates, a third of the time it takes
+        with collection_paused(), self.store.reading() as revision:
             fleet = self.store.load_fleet()
             credentials = self.store.load_credentials()
-        return build_snapshot(fleet, credentials, revision, self._memo)
+            return build_snapshot(fleet, credentials, revision, self._memo)
 
     def refresh(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot at the store's current revision, rebuilding only what changed since
@@ -45,4 +51,5 @@ class SnapshotFollower:
         """The snapshot at `change.revision` (or later), rebuilding the entries it names."""
         if change.everything:
             return self.build()
-        return apply_delta(snapshot, self.store.load_delta(change), self._memo)
+        with collection_paused():
+            return apply_delta(snapshot, self.store.load_delta(change), self._memo)

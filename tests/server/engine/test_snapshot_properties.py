@@ -655,6 +655,7 @@ def shape(snapshot: Snapshot) -> dict[str, object]:
             for account, levels in snapshot.resource_control.items()
         },
         "organization_paths": dict(snapshot.organization_paths),
+        "partitions": dict(snapshot.partitions),
     }
 
 
