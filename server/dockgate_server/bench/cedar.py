@@ -7,8 +7,7 @@ repository's `env` tag and `aws:MultiFactorAuthPresent`), repositories whose pol
 principals or whole accounts the pull actions or `ecr:*`. Every question of the mix is decided
 by both engines, and the benchmark refuses to time them unless every answer agrees (Allowed ↔
 Allow, either denial ↔ Deny). Then per-decision cost, uncached, in this process (CPU time, the
-best of interleaved rounds): Dockgate's `decide`; the engine path before issue 13
-(`Snapshot.authorize`, the same-run baseline of the speed-up); and `cedarpy.is_authorized_batch`
+best of interleaved rounds): Dockgate's `decide`, and `cedarpy.is_authorized_batch`
 with parsed policies, entities and schema, JSON in and out included as a Python caller pays it,
 given each principal's slice of the policies (Cedar's authorizer evaluates every policy it is
 given, so a store that slices by principal is its best case; the whole set is printed too).
@@ -79,8 +78,6 @@ class CedarFigures:
     allowed: int
     """how many of the questions both engines allow"""
     dockgate_us: float
-    before_us: float
-    """the engine path before issue 13: `Snapshot.authorize`"""
     cedar_us: float
     """Cedar given each principal's slice of the policies: its best case"""
     cedar_whole_us: float
@@ -110,21 +107,18 @@ def format_figures(found: CedarFigures) -> str:
             "statements; both engines gave the same answer to every question",
             f"{'engine':<44}{'us/decision':>12}{'vs cedarpy':>12}",
             f"{'dockgate decide (uncached)':<44}{found.dockgate_us:>12.1f}{found.ratio:>12.2f}",
-            f"{'dockgate before issue 13 (Snapshot.authorize)':<44}{found.before_us:>12.1f}"
-            f"{found.before_us / found.cedar_us:>12.2f}",
             f"{'cedarpy is_authorized_batch, sliced':<44}{found.cedar_us:>12.1f}{1.0:>12.2f}",
             f"{'cedarpy is_authorized_batch, every policy':<44}{found.cedar_whole_us:>12.1f}"
             f"{found.cedar_whole_us / found.cedar_us:>12.2f}",
             f"goal: dockgate <= 1.0 x cedarpy ({'met' if found.ratio <= 1.0 else 'MISSED'}), "
-            f"then <= 0.5 x ({'met' if found.ratio <= 0.5 else 'missed'}); speed-up over the "
-            f"path before: {found.before_us / found.dockgate_us:.2f} x",
+            f"then <= 0.5 x ({'met' if found.ratio <= 0.5 else 'missed'})",
         ]
     )
 
 
 def rows(seconds: float = 2.0) -> list[Row]:
     """The `make bench` row: Dockgate's uncached per-decision cost against cedarpy's, in this
-    run, goal ≤ 1.0 (then 0.5); and the path before issue 13 against the same cedarpy figure."""
+    run, goal ≤ 1.0 (then 0.5)."""
     from dockgate_server.bench.suite import Row  # noqa: PLC0415 - suite imports this module
 
     found = measure(build_model(), seconds)
@@ -137,18 +131,12 @@ def rows(seconds: float = 2.0) -> list[Row]:
             "us",
             "<= 1.0",
         ),
-        Row(
-            f"engine before issue 13 vs cedarpy, {label} (us)",
-            found.before_us,
-            found.cedar_us,
-            "us",
-        ),
     ]
 
 
 def measure(model: Model, seconds: float) -> CedarFigures:
     """Check that both engines agree on every question, then time each, rounds interleaved so
-    that a neighbour's load falls on all three alike; the best round of each counts."""
+    that a neighbour's load falls on each alike; the best round of each counts."""
     import cedarpy  # noqa: PLC0415 - a bench-only dependency
 
     snapshot = build_snapshot(model.fleet, Credentials(), 1)
@@ -171,10 +159,6 @@ def measure(model: Model, seconds: float) -> CedarFigures:
         for question in questions:
             decide(snapshot, question)
 
-    def before() -> None:
-        for ask in asks:
-            snapshot.authorize(ask.principal, ask.action, ask.resource, _context(ask))
-
     def cedar() -> None:
         for sliced, requests in slices:
             cedarpy.is_authorized_batch(requests, sliced, entities, schema)
@@ -184,7 +168,6 @@ def measure(model: Model, seconds: float) -> CedarFigures:
 
     runs: dict[str, Callable[[], None]] = {
         "dockgate": dockgate,
-        "before": before,
         "cedar": cedar,
         "cedar_whole": cedar_whole,
     }
@@ -202,7 +185,6 @@ def measure(model: Model, seconds: float) -> CedarFigures:
         model.statements,
         allowed,
         best["dockgate"],
-        best["before"],
         best["cedar"],
         best["cedar_whole"],
     )

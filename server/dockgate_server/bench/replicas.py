@@ -23,10 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -43,7 +39,7 @@ from dockgate_server.bench.postgres_cluster import PostgresCluster
 from dockgate_server.bench.progress import Progress
 from dockgate_server.bench.report import percentile
 from dockgate_server.bench.scenario import MixShape, Scenario, build_scenario
-from dockgate_server.bench.servers import LocalServer, pin, pin_apart
+from dockgate_server.bench.servers import LocalServer, pin, pin_apart, start_dockgate
 from dockgate_server.store.bundle import fleet_to_bundle
 from dockgate_server.store.model import Fleet
 
@@ -85,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers: list[LocalServer] = []
         try:
             progress.note("starting three replicas on PostgreSQL")
-            servers = [_start(url) for _ in range(3)]
+            servers = [start_dockgate(store=url) for _ in range(3)]
             revision = _load(servers[0], fleet)
             freshness = asyncio.run(_freshness(servers, fleet, revision, arguments.writes))
             # the writer and the third replica stop: the measured one runs beside nothing else
@@ -95,8 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.stop()
             servers = [measured]
             progress.note("starting the same server on SQLite")
-            folder = Path(tempfile.mkdtemp(prefix="dockgate-bench-sqlite-"))
-            servers.append(_start(str(folder / "store.sqlite3"), folder))
+            servers.append(start_dockgate())  # its store: store.sqlite3 in its own folder
             sqlite_revision = _load(servers[1], fleet)
             rates = _throughput(
                 arguments,
@@ -132,54 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         Path(arguments.report).write_text(json.dumps(report, indent=2) + "\n")
     return 0
-
-
-def _start(store: str, folder: Path | None = None) -> LocalServer:
-    """`dockgate serve --store STORE --no-sample` on 127.0.0.1:0, a fresh token."""
-    folder = folder or Path(tempfile.mkdtemp(prefix="dockgate-bench-replica-"))
-    token = secrets.token_urlsafe(24)
-    ready = folder / "ready.json"
-    command = [
-        sys.executable,
-        "-m",
-        "dockgate_server.cli",
-        "serve",
-        "--data-dir",
-        str(folder),
-        "--store",
-        store,
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--log-level",
-        "warning",
-        "--no-sample",
-        "--ready-file",
-        str(ready),
-    ]
-    with (folder / "server.log").open("ab") as log:  # the child keeps its own copy
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, "DOCKGATE_ADMIN_TOKEN": token},
-            stdout=log,
-            stderr=log,
-        )
-    server = LocalServer("dockgate", process, folder, 0, None, [process.pid], token)
-    deadline = time.monotonic() + _START_TIMEOUT
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = (folder / "server.log").read_text(errors="replace").strip()[-2000:]
-            server.stop()
-            raise RuntimeError(f"a replica did not start: {output}")
-        time.sleep(0.05)
-    ports = json.loads(ready.read_text())
-    server.decision_port = int(ports["decision_port"])
-    server.admin_port = int(ports["admin_port"])
-    server.metrics_port = ports.get("metrics_port")
-    return server
 
 
 def _metadata(server: LocalServer) -> tuple[tuple[str, str], ...]:

@@ -80,9 +80,16 @@ class LocalServer:
 
 
 def start_dockgate(
-    *, workers: int = 1, cache_size: int | None = None, sample: bool = False
+    *,
+    workers: int = 1,
+    cache_size: int | None = None,
+    sample: bool = False,
+    store: str | None = None,
 ) -> LocalServer:
-    """`dockgate serve` on 127.0.0.1:0, a new store (empty unless `sample`), a fresh token."""
+    """`dockgate serve` on 127.0.0.1:0, a new store (empty unless `sample`), a fresh token.
+
+    `store`: the store's path or URL (`--store`, a PostgreSQL database several servers share);
+    None: a new SQLite store in the server's own folder."""
     folder = Path(tempfile.mkdtemp(prefix="dockgate-bench-serve-"))
     token = secrets.token_urlsafe(24)
     command = [
@@ -106,6 +113,7 @@ def start_dockgate(
         str(folder / "ready.json"),
         *([] if sample else ["--no-sample"]),
         *([] if cache_size is None else ["--cache-size", str(cache_size)]),
+        *([] if store is None else ["--store", store]),
     ]
     environment = {**os.environ, "DOCKGATE_ADMIN_TOKEN": token}
     server = _start("dockgate", command, folder, environment)

@@ -2,7 +2,8 @@
 
 Run: `python -m dockgate_server.bench.suite` (a few minutes). The in-process engine at about 100
 and about 100,000 statements (`bench.engine`: decisions against the probe slice; compile time,
-memory and update latency of the full fleet against absolute goals); then, over gRPC on
+memory and update latency of the full fleet against absolute goals), and its uncached cost per
+decision against Cedar's (`bench.cedar`); then, over gRPC on
 127.0.0.1, three servers with the same number of worker processes: `dockgate serve` with its
 decision cache off, `dockgate serve` with it on, and the bare grpcio baseline (`bench.baseline`).
 Each throughput figure is the best of `--repeat` closed-loop runs, the servers taking turns; the
@@ -29,7 +30,7 @@ from typing import Any
 import grpc
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc
-from dockgate_server.bench import engine
+from dockgate_server.bench import cedar, engine
 from dockgate_server.bench.fleet import FleetShape, synthetic_fleet
 from dockgate_server.bench.harness import measure
 from dockgate_server.bench.load import Phase, encode_request
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     if not arguments.no_engine:
         rows += _engine_rows(arguments.engine_seconds, progress)
+        progress.note("engine: against cedarpy on one ECR model (same answers first)")
+        rows += cedar.rows(arguments.engine_seconds)
     runs, overloads = _grpc_runs(arguments, progress)
     rows += _grpc_rows(runs, arguments.batch_size)
     progress.finish()

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dockgate_server.engine.decide import principal_view
 from dockgate_server.engine.decision import Decision, Outcome
 from dockgate_server.engine.request import RawContext
 from dockgate_server.engine.snapshot import Snapshot
@@ -164,7 +165,8 @@ def assume_role(snapshot: Snapshot, given: AssumeRoleInput, now: float) -> Sessi
 def get_federation_token(snapshot: Snapshot, given: FederationInput, now: float) -> Session:
     """The new federated-user session, or `CredentialInputError` / `AccessDeniedError`."""
     caller = _caller(given.caller)
-    view = snapshot.principal_view(caller) if caller.kind is CallerKind.USER else None
+    # a user's view never depends on an issued session: there is none to look up
+    view = principal_view(snapshot, caller, None) if caller.kind is CallerKind.USER else None
     if view is None:
         raise CredentialInputError(
             "caller", f"`{given.caller}` is not an IAM user of the store: only users federate"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, MutableSet
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from dockgate_server.conditions.keys import ContextValue
 from dockgate_server.engine.authorize import PolicySet, authorize
@@ -30,10 +31,12 @@ from dockgate_server.engine.request import (
     parse_target,
 )
 from dockgate_server.engine.sessions import SessionView
-from dockgate_server.engine.snapshot import PrincipalView, Snapshot
 from dockgate_server.policy.arn import Arn
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.principal import Caller, CallerKind
+
+if TYPE_CHECKING:  # the snapshot's `authorize` calls `decide`: imported for the types alone
+    from dockgate_server.engine.snapshot import PrincipalView, Snapshot
 
 __all__ = ["ContextReads", "Question", "decide", "decide_as", "prepare", "principal_view"]
 

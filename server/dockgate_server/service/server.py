@@ -206,15 +206,7 @@ async def _single_process(config: ServeConfig, token: str) -> None:
             state, metrics, config, gate if config.adapters.envoy else None
         )
         decision_port = _bind(decision, "--listen", config.listen, config)
-        admin_service = AdminService(
-            config.store,
-            state.nudge,
-            state=state,
-            clock=state.clock,
-            registry_region=config.adapters.registry_region,
-        )
-        admin, admin_edge = _admin_server(admin_service, token)
-        admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
+        admin_service, admin, admin_edge, admin_port = _admin_port(config, state, token)
         metrics_port = _start_metrics(config.metrics_listen)
         http = await _start_http(config, gate)
     except BaseException:
@@ -337,15 +329,7 @@ async def _parent(config: ServeConfig, token: str, decision_port: int, children:
     # the workers poll the store themselves; this state serves the credential calls
     state = _start_state(config, None)
     try:
-        admin_service = AdminService(
-            config.store,
-            state.nudge,
-            state=state,
-            clock=state.clock,
-            registry_region=config.adapters.registry_region,
-        )
-        admin, edge = _admin_server(admin_service, token)
-        admin_port = _bind(admin, "--admin-listen", config.admin_listen, config)
+        admin_service, admin, edge, admin_port = _admin_port(config, state, token)
         metrics_port = _start_metrics(config.metrics_listen)
         # the nginx endpoint is light next to the decisions: the parent serves it from its state
         http_gate = registry_gate(config.adapters, state) if config.adapters.http_listen else None
@@ -491,6 +475,21 @@ async def _start_http(config: ServeConfig, gate: RegistryGate | None) -> HttpAut
 async def _close_http(http: HttpAuthEndpoint | None) -> None:
     if http is not None:
         await http.close()
+
+
+def _admin_port(
+    config: ServeConfig, state: DecisionState, token: str
+) -> tuple[AdminService, grpc.aio.Server, _Edge, int]:
+    """The admin service over `state`, its server, and the port it is bound to (not started)."""
+    service = AdminService(
+        config.store,
+        state.nudge,
+        state=state,
+        clock=state.clock,
+        registry_region=config.adapters.registry_region,
+    )
+    server, edge = _admin_server(service, token)
+    return service, server, edge, _bind(server, "--admin-listen", config.admin_listen, config)
 
 
 def _admin_server(service: AdminService, token: str) -> tuple[grpc.aio.Server, _Edge]:

@@ -19,6 +19,7 @@ from dockgate_server.store.model import (
     Role,
     User,
 )
+from dockgate_server.store.rows import node_to_json
 from dockgate_server.store.validate import StoreError
 
 __all__ = ["BUNDLE_FORMAT", "BundleError", "bundle_to_fleet", "fleet_to_bundle"]
@@ -85,7 +86,7 @@ def fleet_to_bundle(fleet: Fleet, partition: str | None = None) -> dict[str, Any
     if fleet.organization is not None:
         bundle["organization"] = {
             "id": fleet.organization.id,
-            "root": _node_out(fleet.organization.root),
+            "root": node_to_json(fleet.organization.root),
         }
     bundle["accounts"] = accounts
     return bundle
@@ -440,13 +441,3 @@ def _policy_out(policy: ManagedPolicy) -> dict[str, Any]:
         for version, document in policy.versions.items()
     ]
     return entry
-
-
-def _node_out(node: OrgNode) -> dict[str, Any]:
-    return {
-        "id": node.id,
-        "serviceControlPolicies": list(node.service_control),
-        "resourceControlPolicies": list(node.resource_control),
-        "accounts": list(node.accounts),
-        "children": [_node_out(child) for child in node.children],
-    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from dockgate_server.policy.arn import is_account_id, split_arn
 from dockgate_server.policy.model import PolicyKind
@@ -20,7 +21,13 @@ from dockgate_server.store.model import (
     User,
 )
 
-__all__ = ["StoreError", "check_document", "check_repository", "validate_fleet"]
+__all__ = [
+    "StoreError",
+    "check_document",
+    "check_repository",
+    "validate_fleet",
+    "validate_write",
+]
 
 # ECR's repository name pattern (API reference), 2 to 256 characters
 _REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -52,6 +59,18 @@ def validate_fleet(fleet: Fleet, known_policies: Iterable[str] = ()) -> None:
         check_repository(repository)
     if fleet.organization is not None:
         _check_node(fleet.organization.root, f"organization `{fleet.organization.id}`")
+
+
+def validate_write(
+    fleet: Fleet, known_policies: Iterable[str], stored_groups: set[tuple[str, str]] | None = None
+) -> None:
+    """`validate_fleet` for a write into a store that already holds the (account, name) of
+    `stored_groups`: a user of `fleet` may be a member of those too."""
+    if stored_groups:
+        listed = {(group.account, group.name) for group in fleet.groups}
+        stand_ins = tuple(Group(account, name) for account, name in stored_groups - listed)
+        fleet = replace(fleet, groups=fleet.groups + stand_ins)
+    validate_fleet(fleet, known_policies)
 
 
 def _check_unique(fleet: Fleet) -> None:

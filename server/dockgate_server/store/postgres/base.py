@@ -10,31 +10,18 @@ transaction: a replica that hears of revision N can read N's change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from dockgate_server.store.errors import StoreError
 from dockgate_server.store.model import CHANGES_KEPT, Change
 from dockgate_server.store.postgres.connection import Connections, Cursor, parse_url
 from dockgate_server.store.postgres.feed import CHANNEL, ChangeFeed
 from dockgate_server.store.postgres.schema import migrate
+from dockgate_server.store.rows import change_from_row
+from dockgate_server.store.touched import CHANGE_COLUMNS, Touched
 
-__all__ = ["PostgresBase", "Touched", "dump"]
-
-
-@dataclass(slots=True)
-class Touched:
-    """What a write is touching, filled in while it runs, and the revision it will commit."""
-
-    revision: int
-    principals: set[str] = field(default_factory=set)
-    repositories: set[str] = field(default_factory=set)
-    organization: bool = False
-    everything: bool = False
-    sessions: set[str] = field(default_factory=set)
-    credentials: bool = False
+__all__ = ["PostgresBase"]
 
 
 class PostgresBase:
@@ -113,17 +100,8 @@ class PostgresBase:
             touched = Touched(int(row[0]))
             yield touched
             cursor.execute(
-                "INSERT INTO changes (revision, principals, repositories, organization,"
-                " everything, sessions, credentials) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    touched.revision,
-                    dump(sorted(touched.principals)),
-                    dump(sorted(touched.repositories)),
-                    touched.organization,
-                    touched.everything,
-                    dump(sorted(touched.sessions)),
-                    touched.credentials,
-                ),
+                f"INSERT INTO changes ({CHANGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                touched.log_row(),
             )
             cursor.execute(
                 "DELETE FROM changes WHERE revision <= %s", (touched.revision - CHANGES_KEPT,)
@@ -134,15 +112,7 @@ class PostgresBase:
 
     @staticmethod
     def _changed(touched: Touched) -> Change:
-        return Change(
-            touched.revision,
-            frozenset(touched.principals),
-            frozenset(touched.repositories),
-            touched.organization,
-            touched.everything,
-            frozenset(touched.sessions),
-            touched.credentials,
-        )
+        return touched.change(touched.revision)
 
     # -- the change feed --------------------------------------------------------------------
 
@@ -151,24 +121,12 @@ class PostgresBase:
         reaches back that far (then only a full rebuild is right)."""
         with self.reading() as current, self._reads() as cursor:
             rows = cursor.execute(
-                "SELECT revision, principals, repositories, organization, everything,"
-                " sessions, credentials FROM changes WHERE revision > %s ORDER BY revision",
+                f"SELECT {CHANGE_COLUMNS} FROM changes WHERE revision > %s ORDER BY revision",
                 (revision,),
             ).fetchall()
         if current > revision and (not rows or rows[0][0] != revision + 1):
             return None
-        return [
-            Change(
-                int(number),
-                frozenset(json.loads(principals)),
-                frozenset(json.loads(repositories)),
-                bool(organization),
-                bool(everything),
-                frozenset(json.loads(sessions)),
-                bool(credentials),
-            )
-            for number, principals, repositories, organization, everything, sessions, credentials in rows  # noqa: E501
-        ]
+        return [change_from_row(row) for row in rows]
 
     def wait_for_change(self, revision: int, timeout: float) -> int:
         """Block until the store is past `revision` or `timeout` seconds pass; the newest
@@ -180,7 +138,3 @@ def _revision(cursor: Cursor) -> int:
     row = cursor.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
     assert row is not None  # the revision row is made with the schema
     return int(row[0])
-
-
-def dump(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -7,7 +7,6 @@ other write: a password one replica hands out is accepted by all of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,14 +18,15 @@ from dockgate_server.store.model import (
     Session,
     SigningKey,
 )
-from dockgate_server.store.postgres.base import PostgresBase, dump
+from dockgate_server.store.postgres.base import PostgresBase
+from dockgate_server.store.rows import (
+    SESSION_COLUMNS,
+    session_from_row,
+    session_row,
+    signing_keys_from_rows,
+)
 
 __all__ = ["CredentialTables"]
-
-_SESSION_COLUMNS = (
-    "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity,"
-    " ended, ended_at"
-)
 
 
 class CredentialTables(PostgresBase):
@@ -38,7 +38,7 @@ class CredentialTables(PostgresBase):
         """Store `session`; one with the same ARN is replaced (its login tokens stop working)."""
         with self._write() as touched, self._reads() as cursor:
             cursor.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS})"
+                f"INSERT INTO sessions ({SESSION_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (arn) DO UPDATE SET session_id = EXCLUDED.session_id,"
                 " base = EXCLUDED.base, caller = EXCLUDED.caller,"
@@ -46,19 +46,7 @@ class CredentialTables(PostgresBase):
                 " policy = EXCLUDED.policy, tags = EXCLUDED.tags,"
                 " source_identity = EXCLUDED.source_identity, ended = EXCLUDED.ended,"
                 " ended_at = EXCLUDED.ended_at",
-                (
-                    session.arn,
-                    session.session_id,
-                    session.base,
-                    session.caller,
-                    session.issued_at,
-                    session.expires_at,
-                    None if session.policy is None else dump(session.policy),
-                    dump(dict(session.tags)),
-                    session.source_identity,
-                    session.ended,
-                    session.ended_at,
-                ),
+                session_row(session),
             )
             touched.sessions.add(session.arn)
         return self._changed(touched)
@@ -97,10 +85,10 @@ class CredentialTables(PostgresBase):
     def _sessions(self, where: str, arguments: tuple[Any, ...]) -> list[Session]:
         with self._reads() as cursor:
             rows = cursor.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions {where}", arguments
+                f"SELECT {SESSION_COLUMNS} FROM sessions {where}", arguments
             ).fetchall()
         # sorted here, not by the database's collation: the same order as SQLite's
-        return [_session(row) for row in sorted(rows)]
+        return [session_from_row(row) for row in sorted(rows)]
 
     # -- signing keys and revocations -------------------------------------------------------
 
@@ -126,11 +114,7 @@ class CredentialTables(PostgresBase):
             rows = cursor.execute(
                 "SELECT key_id, secret, created_at, retired_at FROM signing_keys"
             ).fetchall()
-        keys = [
-            SigningKey(key_id, bytes(secret), created, retired)
-            for key_id, secret, created, retired in rows
-        ]
-        return sorted(keys, key=lambda k: (k.retired_at is None, k.created_at, k.key_id))
+        return signing_keys_from_rows(rows)
 
     def revoke_token(self, token_id: str, expires_at: float) -> Change:
         with self._write() as touched, self._reads() as cursor:
@@ -191,22 +175,3 @@ class CredentialTables(PostgresBase):
             cursor.execute("DELETE FROM signing_keys WHERE retired_at <= %s", (now - key_lifetime,))
             touched.credentials = bool(stale)
         return self._changed(touched)
-
-
-def _session(row: tuple[Any, ...]) -> Session:
-    arn, session_id, base, caller, issued_at, expires_at, policy, tags, source, ended, ended_at = (
-        row
-    )
-    return Session(
-        arn,
-        session_id,
-        base,
-        caller,
-        issued_at,
-        expires_at,
-        None if policy is None else json.loads(policy),
-        json.loads(tags),
-        source,
-        ended,
-        ended_at,
-    )

@@ -84,6 +84,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_CONCURRENT_CREATE = (
+    psycopg.IntegrityError,
+    psycopg.errors.DuplicateTable,
+    psycopg.errors.DuplicateObject,
+)
+"""What a CREATE TABLE IF NOT EXISTS racing another replica's may raise."""
+
 
 def migrate(connections: Connections, *, create: bool) -> None:
     """Bring the database's schema up to `SCHEMA_VERSION`.
@@ -142,8 +149,12 @@ def _create_version_table(connections: Connections) -> None:
                     " ON CONFLICT (singleton) DO NOTHING"
                 )
             return
-        except StoreError as problem:
+        except (StoreError, *_CONCURRENT_CREATE) as problem:
             # PostgreSQL's IF NOT EXISTS can still collide with a concurrent CREATE (a unique
-            # violation in its catalog): the other one made it, look again
-            if attempt == 2 or not isinstance(problem.__context__, psycopg.IntegrityError):
+            # violation in its catalog, or "already exists" for the table or its row type,
+            # raised as it is or as the StoreError it became): the other one made it, look again
+            raced = isinstance(problem, _CONCURRENT_CREATE) or isinstance(
+                problem.__context__, _CONCURRENT_CREATE
+            )
+            if attempt == 2 or not raced:
                 raise

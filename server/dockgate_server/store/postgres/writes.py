@@ -8,7 +8,6 @@ import of thousands of entities is a handful of round trips.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,16 +19,24 @@ from dockgate_server.store.model import (
     Group,
     ManagedPolicy,
     Organization,
-    OrgNode,
     Repository,
     Role,
     User,
     owner_key,
 )
-from dockgate_server.store.postgres.base import dump
 from dockgate_server.store.postgres.connection import Cursor
 from dockgate_server.store.postgres.reads import FleetReads
-from dockgate_server.store.validate import check_repository, validate_fleet
+from dockgate_server.store.rows import (
+    dump,
+    fleet_accounts,
+    group_row,
+    organization_to_json,
+    policy_row,
+    repository_row,
+    role_row,
+    user_row,
+)
+from dockgate_server.store.validate import check_repository, validate_write
 
 __all__ = ["FleetWrites"]
 
@@ -154,7 +161,7 @@ class FleetWrites(FleetReads):
             known: set[str] = set() if replace else _policy_arns(cursor)
             stored_groups = set() if replace else _group_names(cursor, None)
             self._validate(cursor, fleet, known, stored_groups)
-            accounts = _fleet_accounts(fleet)
+            accounts = fleet_accounts(fleet)
             if replace:
                 for account in accounts:
                     _delete_account(cursor, account)
@@ -179,9 +186,7 @@ class FleetWrites(FleetReads):
         groups: set[tuple[str, str]] | None = None,
     ) -> None:
         known_policies = known if known is not None else _policy_arns(cursor)
-        if groups:
-            fleet = _with_groups(fleet, groups)
-        validate_fleet(fleet, known_policies)
+        validate_write(fleet, known_policies, groups)
 
 
 def _require(cursor: Cursor, what: str) -> None:
@@ -269,10 +274,7 @@ def _insert_users(cursor: Cursor, users: Sequence[User]) -> None:
             ("account", "name", "path", "arn", "user_id", "tags", "boundary", "arn_partition"),
             ("account", "name"),
         ),
-        [
-            (u.account, u.name, u.path, u.arn, u.user_id, dump(u.tags), u.boundary, u.partition)
-            for u in users
-        ],
+        [user_row(user) for user in users],
     )
     cursor.executemany(
         "DELETE FROM group_members WHERE account = %s AND user_name = %s",
@@ -300,7 +302,7 @@ def _insert_groups(cursor: Cursor, groups: Sequence[Group]) -> None:
             ("account", "name", "path", "arn", "group_id", "arn_partition"),
             ("account", "name"),
         ),
-        [(g.account, g.name, g.path, g.arn, g.group_id, g.partition) for g in groups],
+        [group_row(group) for group in groups],
     )
     _replace_owned(cursor, [(group.key, group.inline, group.attached) for group in groups])
 
@@ -315,22 +317,7 @@ def _insert_roles(cursor: Cursor, roles: Sequence[Role]) -> None:
     )  # fmt: skip
     cursor.executemany(
         _upsert("roles", columns, ("account", "folded")),
-        [
-            (
-                role.account,
-                role.name,
-                role.name.lower(),
-                role.path,
-                role.arn,
-                role.role_id,
-                None if role.trust_policy is None else dump(role.trust_policy),
-                dump(role.tags),
-                role.boundary,
-                role.max_session_duration,
-                role.partition,
-            )
-            for role in roles
-        ],
+        [role_row(role) for role in roles],
     )
     _replace_owned(cursor, [(role.key, role.inline, role.attached) for role in roles])
 
@@ -345,7 +332,7 @@ def _insert_policies(cursor: Cursor, policies: Sequence[ManagedPolicy]) -> None:
             ("arn", "account", "name", "path", "policy_id", "default_version"),
             ("arn",),
         ),
-        [(p.arn, p.account, p.name, p.path, p.policy_id, p.default_version) for p in policies],
+        [policy_row(policy) for policy in policies],
     )
     cursor.execute("DELETE FROM policy_versions WHERE arn = ANY(%s)", ([p.arn for p in policies],))
     cursor.executemany(
@@ -364,17 +351,7 @@ def _insert_repositories(cursor: Cursor, repositories: Sequence[Repository]) -> 
     _insert_accounts(cursor, (repository.account for repository in repositories))
     cursor.executemany(
         _upsert("repositories", ("arn", "account", "region", "name", "tags", "policy"), ("arn",)),
-        [
-            (
-                r.arn,
-                r.account,
-                r.region,
-                r.name,
-                dump(r.tags),
-                None if r.policy is None else dump(r.policy),
-            )
-            for r in repositories
-        ],
+        [repository_row(repository) for repository in repositories],
     )
 
 
@@ -383,7 +360,7 @@ def _replace_organization(cursor: Cursor, organization: Organization | None) -> 
     if organization is not None:
         cursor.execute(
             "INSERT INTO organization (singleton, tree) VALUES (1, %s)",
-            (json.dumps(_node_to_json(organization.root) | {"orgId": organization.id}),),
+            (organization_to_json(organization),),
         )
 
 
@@ -429,41 +406,3 @@ def _delete_account(cursor: Cursor, account: str) -> None:
     cursor.execute(
         "DELETE FROM policy_versions WHERE arn LIKE %s", (f"arn:%:iam::{account}:policy/%",)
     )
-
-
-def _fleet_accounts(fleet: Fleet) -> list[str]:
-    accounts = dict.fromkeys(fleet.accounts)
-    entities: list[User | Group | Role] = [*fleet.users, *fleet.groups, *fleet.roles]
-    for entity in entities:
-        accounts[entity.account] = None
-    for repository in fleet.repositories:
-        accounts[repository.account] = None
-    for policy in fleet.policies:
-        if policy.account is not None:
-            accounts[policy.account] = None
-    return list(accounts)
-
-
-def _with_groups(fleet: Fleet, groups: set[tuple[str, str]]) -> Fleet:
-    """The fleet plus stand-ins for stored groups, so a user's memberships validate."""
-    listed = {(group.account, group.name) for group in fleet.groups}
-    stand_ins = tuple(Group(account, name) for account, name in groups - listed)
-    return Fleet(
-        fleet.accounts,
-        fleet.users,
-        fleet.groups + stand_ins,
-        fleet.roles,
-        fleet.policies,
-        fleet.repositories,
-        fleet.organization,
-    )
-
-
-def _node_to_json(node: OrgNode) -> dict[str, Any]:
-    return {
-        "id": node.id,
-        "serviceControlPolicies": list(node.service_control),
-        "resourceControlPolicies": list(node.resource_control),
-        "accounts": list(node.accounts),
-        "children": [_node_to_json(child) for child in node.children],
-    }

@@ -9,14 +9,12 @@ previous revision.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockgate_server.private_files import make_private_dirs, tighten
@@ -28,24 +26,14 @@ from dockgate_server.store.errors import (
     Unavailable,
 )
 from dockgate_server.store.model import CHANGES_KEPT, Change
+from dockgate_server.store.rows import change_from_row
 from dockgate_server.store.schema import MIGRATIONS, SCHEMA_VERSION
+from dockgate_server.store.touched import CHANGE_COLUMNS, Touched
 
-__all__ = ["SqliteBase", "Touched", "dump"]
+__all__ = ["SqliteBase"]
 
 _POLL_STEP = 0.02
 """seconds between two looks at the revision while waiting for a change (one cheap read)"""
-
-
-@dataclass(slots=True)
-class Touched:
-    """What a write is touching, filled in while it runs."""
-
-    principals: set[str] = field(default_factory=set)
-    repositories: set[str] = field(default_factory=set)
-    organization: bool = False
-    everything: bool = False
-    sessions: set[str] = field(default_factory=set)
-    credentials: bool = False
 
 
 class SqliteBase:
@@ -130,19 +118,10 @@ class SqliteBase:
                 self._db.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
                 )
-                revision = self.revision
+                touched.revision = revision = self.revision
                 self._db.execute(
-                    "INSERT INTO changes (revision, principals, repositories, organization,"
-                    " everything, sessions, credentials) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        revision,
-                        dump(sorted(touched.principals)),
-                        dump(sorted(touched.repositories)),
-                        int(touched.organization),
-                        int(touched.everything),
-                        dump(sorted(touched.sessions)),
-                        int(touched.credentials),
-                    ),
+                    f"INSERT INTO changes ({CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    touched.log_row(),
                 )
                 self._db.execute(
                     "DELETE FROM changes WHERE revision <= ?", (revision - CHANGES_KEPT,)
@@ -154,15 +133,7 @@ class SqliteBase:
             raise
 
     def _changed(self, touched: Touched) -> Change:
-        return Change(
-            self.revision,
-            frozenset(touched.principals),
-            frozenset(touched.repositories),
-            touched.organization,
-            touched.everything,
-            frozenset(touched.sessions),
-            touched.credentials,
-        )
+        return touched.change(self.revision)
 
     @contextmanager
     def _failures(self) -> Iterator[None]:
@@ -194,24 +165,12 @@ class SqliteBase:
         reaches back that far (then only a full rebuild is right)."""
         with self.reading() as current:
             rows = self._db.execute(
-                "SELECT revision, principals, repositories, organization, everything, sessions,"
-                " credentials FROM changes WHERE revision > ? ORDER BY revision",
+                f"SELECT {CHANGE_COLUMNS} FROM changes WHERE revision > ? ORDER BY revision",
                 (revision,),
             ).fetchall()
         if current > revision and (not rows or rows[0][0] != revision + 1):
             return None
-        return [
-            Change(
-                number,
-                frozenset(json.loads(principals)),
-                frozenset(json.loads(repositories)),
-                bool(organization),
-                bool(everything),
-                frozenset(json.loads(sessions)),
-                bool(credentials),
-            )
-            for number, principals, repositories, organization, everything, sessions, credentials in rows
-        ]
+        return [change_from_row(row) for row in rows]
 
     @staticmethod
     def _require(cursor: sqlite3.Cursor, what: str) -> None:
@@ -252,7 +211,3 @@ def _sibling(path: Path, suffix: str) -> Path:
 
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
-
-
-def dump(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

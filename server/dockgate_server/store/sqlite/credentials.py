@@ -6,7 +6,6 @@ the change log, so every process serving decisions sees a new session or key wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +17,15 @@ from dockgate_server.store.model import (
     Session,
     SigningKey,
 )
-from dockgate_server.store.sqlite.base import SqliteBase, dump
+from dockgate_server.store.rows import (
+    SESSION_COLUMNS,
+    session_from_row,
+    session_row,
+    signing_keys_from_rows,
+)
+from dockgate_server.store.sqlite.base import SqliteBase
 
 __all__ = ["CredentialTables"]
-
-_SESSION_COLUMNS = "arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity, ended, ended_at"
 
 _CHUNK = 400
 """ARNs per `IN (…)` list: far below SQLite's limit on bound variables"""
@@ -37,20 +40,8 @@ class CredentialTables(SqliteBase):
         """Store `session`; one with the same ARN is replaced (its login tokens stop working)."""
         with self._write() as touched:
             self._db.execute(
-                f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session.arn,
-                    session.session_id,
-                    session.base,
-                    session.caller,
-                    session.issued_at,
-                    session.expires_at,
-                    None if session.policy is None else dump(session.policy),
-                    dump(dict(session.tags)),
-                    session.source_identity,
-                    session.ended,
-                    session.ended_at,
-                ),
+                f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                session_row(session),
             )
             touched.sessions.add(session.arn)
         return self._changed(touched)
@@ -79,10 +70,10 @@ class CredentialTables(SqliteBase):
     def load_credentials(self) -> Credentials:
         with self.reading():
             return Credentials(
-                tuple(self.load_sessions()), tuple(self._signing_keys()), self._revoked_tokens()
+                tuple(self.load_sessions()), tuple(self.signing_keys()), self.revoked_tokens()
             )
 
-    def _load_sessions_of(self, arns: Sequence[str]) -> list[Session]:
+    def _sessions_of(self, arns: Sequence[str]) -> list[Session]:
         found: list[Session] = []
         for start in range(0, len(arns), _CHUNK):
             chunk = tuple(arns[start : start + _CHUNK])
@@ -90,23 +81,8 @@ class CredentialTables(SqliteBase):
         return found
 
     def _sessions(self, where: str, arguments: tuple[Any, ...]) -> list[Session]:
-        rows = self._db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions {where}", arguments)
-        return [
-            Session(
-                arn,
-                session_id,
-                base,
-                caller,
-                issued_at,
-                expires_at,
-                None if policy is None else json.loads(policy),
-                json.loads(tags),
-                source_identity,
-                ended,
-                ended_at,
-            )
-            for arn, session_id, base, caller, issued_at, expires_at, policy, tags, source_identity, ended, ended_at in rows
-        ]
+        rows = self._db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions {where}", arguments)
+        return [session_from_row(row) for row in rows]
 
     # -- signing keys and revocations -------------------------------------------------------
 
@@ -126,17 +102,8 @@ class CredentialTables(SqliteBase):
 
     def signing_keys(self) -> list[SigningKey]:
         """Every key that still verifies, the current one (not retired) last."""
-        return self._signing_keys()
-
-    def _signing_keys(self) -> list[SigningKey]:
-        rows = self._db.execute(
-            "SELECT key_id, secret, created_at, retired_at FROM signing_keys"
-            " ORDER BY retired_at IS NULL, created_at"
-        )
-        return [
-            SigningKey(key_id, bytes(secret), created, retired)
-            for key_id, secret, created, retired in rows
-        ]
+        rows = self._db.execute("SELECT key_id, secret, created_at, retired_at FROM signing_keys")
+        return signing_keys_from_rows(rows)
 
     def revoke_token(self, token_id: str, expires_at: float) -> Change:
         with self._write() as touched:
@@ -148,9 +115,6 @@ class CredentialTables(SqliteBase):
         return self._changed(touched)
 
     def revoked_tokens(self) -> frozenset[str]:
-        return self._revoked_tokens()
-
-    def _revoked_tokens(self) -> frozenset[str]:
         return frozenset(row[0] for row in self._db.execute("SELECT token_id FROM revoked_tokens"))
 
     # -- sweeping ---------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 from dockgate_server.store.errors import NotFound, Refused
 from dockgate_server.store.model import (
@@ -14,15 +12,23 @@ from dockgate_server.store.model import (
     Group,
     ManagedPolicy,
     Organization,
-    OrgNode,
     Repository,
     Role,
     User,
     owner_key,
 )
-from dockgate_server.store.sqlite.base import dump
+from dockgate_server.store.rows import (
+    dump,
+    fleet_accounts,
+    group_row,
+    organization_to_json,
+    policy_row,
+    repository_row,
+    role_row,
+    user_row,
+)
 from dockgate_server.store.sqlite.reads import FleetReads
-from dockgate_server.store.validate import check_repository, validate_fleet
+from dockgate_server.store.validate import check_repository, validate_write
 
 __all__ = ["FleetWrites"]
 
@@ -142,12 +148,7 @@ class FleetWrites(FleetReads):
     def set_organization(self, organization: Organization | None) -> Change:
         self._validate(Fleet(organization=organization))
         with self._write() as touched:
-            self._db.execute("DELETE FROM organization")
-            if organization is not None:
-                self._db.execute(
-                    "INSERT INTO organization (singleton, tree) VALUES (1, ?)",
-                    (json.dumps(_node_to_json(organization.root) | {"orgId": organization.id}),),
-                )
+            self._replace_organization(organization)
             touched.organization = True
         return self._changed(touched)
 
@@ -157,15 +158,15 @@ class FleetWrites(FleetReads):
         Merge (default): entities in the fleet replace their stored versions. `replace`: the fleet
         is the whole truth for the accounts it names.
         """
-        known = set() if replace else {p.arn for p in self._all_policies()}
-        stored_groups = set() if replace else {(g.account, g.name) for g in self._all_groups()}
+        known = set() if replace else {p.arn for p in self._policies(None)}
+        stored_groups = set() if replace else {(g.account, g.name) for g in self._groups(None)}
         self._validate(fleet, known, stored_groups)
         with self._write() as touched:
             if replace:
-                for account in _fleet_accounts(fleet):
+                for account in fleet_accounts(fleet):
                     self._delete_account(account)
-            for account in _fleet_accounts(fleet):
-                self._db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+            for account in fleet_accounts(fleet):
+                self._account(account)
             for policy in fleet.policies:
                 self._insert_policy(policy)
             for group in fleet.groups:
@@ -177,16 +178,7 @@ class FleetWrites(FleetReads):
             for repository in fleet.repositories:
                 self._insert_repository(repository)
             if fleet.organization is not None:
-                self._db.execute("DELETE FROM organization")
-                self._db.execute(
-                    "INSERT INTO organization (singleton, tree) VALUES (1, ?)",
-                    (
-                        json.dumps(
-                            _node_to_json(fleet.organization.root)
-                            | {"orgId": fleet.organization.id}
-                        ),
-                    ),
-                )
+                self._replace_organization(fleet.organization)
             touched.everything = True
         return self._changed(touched)
 
@@ -198,10 +190,8 @@ class FleetWrites(FleetReads):
         known: set[str] | None = None,
         groups: set[tuple[str, str]] | None = None,
     ) -> None:
-        known_policies = known if known is not None else {p.arn for p in self._all_policies()}
-        if groups:
-            fleet = Fleet(*_with_groups(fleet, groups))
-        validate_fleet(fleet, known_policies)
+        known_policies = known if known is not None else {p.arn for p in self._policies(None)}
+        validate_write(fleet, known_policies, groups)
 
     def _group_names(self, account: str) -> set[tuple[str, str]]:
         rows = self._db.execute("SELECT account, name FROM groups WHERE account = ?", (account,))
@@ -215,16 +205,7 @@ class FleetWrites(FleetReads):
         self._db.execute(
             "INSERT OR REPLACE INTO users (account, name, path, arn, user_id, tags, boundary, partition)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                user.account,
-                user.name,
-                user.path,
-                user.arn,
-                user.user_id,
-                dump(user.tags),
-                user.boundary,
-                user.partition,
-            ),
+            user_row(user),
         )
         self._db.execute(
             "DELETE FROM group_members WHERE account = ? AND user_name = ?",
@@ -240,7 +221,7 @@ class FleetWrites(FleetReads):
         self._account(group.account)
         self._db.execute(
             "INSERT OR REPLACE INTO groups (account, name, path, arn, group_id, partition) VALUES (?, ?, ?, ?, ?, ?)",
-            (group.account, group.name, group.path, group.arn, group.group_id, group.partition),
+            group_row(group),
         )
         self._replace_owned(group.key, group.inline, group.attached)
 
@@ -249,19 +230,7 @@ class FleetWrites(FleetReads):
         self._db.execute(
             "INSERT OR REPLACE INTO roles (account, name, folded, path, arn, role_id, trust_policy, tags,"
             " boundary, max_session_duration, partition) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                role.account,
-                role.name,
-                role.name.lower(),
-                role.path,
-                role.arn,
-                role.role_id,
-                None if role.trust_policy is None else dump(role.trust_policy),
-                dump(role.tags),
-                role.boundary,
-                role.max_session_duration,
-                role.partition,
-            ),
+            role_row(role),
         )
         self._replace_owned(role.key, role.inline, role.attached)
 
@@ -271,14 +240,7 @@ class FleetWrites(FleetReads):
         self._db.execute(
             "INSERT OR REPLACE INTO managed_policies (arn, account, name, path, policy_id, default_version)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                policy.arn,
-                policy.account,
-                policy.name,
-                policy.path,
-                policy.policy_id,
-                policy.default_version,
-            ),
+            policy_row(policy),
         )
         self._db.execute("DELETE FROM policy_versions WHERE arn = ?", (policy.arn,))
         self._db.executemany(
@@ -293,15 +255,16 @@ class FleetWrites(FleetReads):
         self._account(repository.account)
         self._db.execute(
             "INSERT OR REPLACE INTO repositories (arn, account, region, name, tags, policy) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                repository.arn,
-                repository.account,
-                repository.region,
-                repository.name,
-                dump(repository.tags),
-                None if repository.policy is None else dump(repository.policy),
-            ),
+            repository_row(repository),
         )
+
+    def _replace_organization(self, organization: Organization | None) -> None:
+        self._db.execute("DELETE FROM organization")
+        if organization is not None:
+            self._db.execute(
+                "INSERT INTO organization (singleton, tree) VALUES (1, ?)",
+                (organization_to_json(organization),),
+            )
 
     def _replace_owned(
         self, key: str, inline: Mapping[str, Document], attached: tuple[str, ...]
@@ -364,41 +327,3 @@ class FleetWrites(FleetReads):
         ):
             keys.add(owner_key("role", account, name))
         return keys
-
-
-def _fleet_accounts(fleet: Fleet) -> list[str]:
-    accounts = dict.fromkeys(fleet.accounts)
-    entities: list[User | Group | Role] = [*fleet.users, *fleet.groups, *fleet.roles]
-    for entity in entities:
-        accounts[entity.account] = None
-    for repository in fleet.repositories:
-        accounts[repository.account] = None
-    for policy in fleet.policies:
-        if policy.account is not None:
-            accounts[policy.account] = None
-    return list(accounts)
-
-
-def _with_groups(fleet: Fleet, groups: set[tuple[str, str]]) -> tuple[Any, ...]:
-    """The fleet plus stand-ins for stored groups, so a user's memberships validate."""
-    listed = {(group.account, group.name) for group in fleet.groups}
-    stand_ins = tuple(Group(account, name) for account, name in groups - listed)
-    return (
-        fleet.accounts,
-        fleet.users,
-        fleet.groups + stand_ins,
-        fleet.roles,
-        fleet.policies,
-        fleet.repositories,
-        fleet.organization,
-    )
-
-
-def _node_to_json(node: OrgNode) -> dict[str, Any]:
-    return {
-        "id": node.id,
-        "serviceControlPolicies": list(node.service_control),
-        "resourceControlPolicies": list(node.resource_control),
-        "accounts": list(node.accounts),
-        "children": [_node_to_json(child) for child in node.children],
-    }
