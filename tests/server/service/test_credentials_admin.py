@@ -12,12 +12,14 @@ from typing import Any
 import grpc
 import pytest
 
+from dockgate import AccessDeniedError, AdminClient
 from dockgate._errors import from_rpc_error
 from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2
 from dockgate_server.service.admin import AdminService
 from dockgate_server.service.credentials_admin import _peer_address
 from dockgate_server.service.state import DecisionState
 from dockgate_server.store import bundle_to_fleet, open_store
+from tests.server.service.conftest import start_server
 
 ACCOUNT = "111122223333"
 DEV = f"arn:aws:iam::{ACCOUNT}:user/dev"
@@ -215,3 +217,29 @@ def test_a_malformed_principal_is_named(tmp_path: Path) -> None:
 )
 def test_peer_address(peer: str, address: str | None) -> None:
     assert _peer_address(peer) == address
+
+
+@pytest.mark.parametrize(("region", "issued"), [("us-east-1", True), ("eu-west-1", False)])
+def test_dockgate_serve_hands_its_registry_region_to_logins(
+    tmp_path: Path, region: str, issued: bool
+) -> None:
+    """End to end: `--registry-region` reaches GetLoginPassword's `aws:RequestedRegion`."""
+    server = start_server(
+        tmp_path,
+        "--envoy",
+        "--registry-account",
+        ACCOUNT,
+        "--registry-region",
+        region,
+        seed=False,
+    )
+    try:
+        with AdminClient(server.admin, server.token) as admin:
+            admin.import_bundle(_bundle(_allow_login(), scp=REGION_FENCE), replace=True)
+            if issued:
+                assert admin.get_login_password(DEV).principal == DEV
+            else:
+                with pytest.raises(AccessDeniedError):
+                    admin.get_login_password(DEV)
+    finally:
+        assert server.stop() == 0
