@@ -9,13 +9,14 @@ from typing import NoReturn
 import grpc
 
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc, errors_pb2
-from dockgate_server.engine.decision import Decision
+from dockgate_server.engine.decision import Decision, Outcome
 from dockgate_server.engine.request import RequestError
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.service.convert import (
     check_request_fields,
     context_from_wire,
     decision_to_wire,
+    fill_decision,
     invalid,
     reasons_to_wire,
     simulation_case_from_wire,
@@ -79,30 +80,30 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
                 )
             wanted = max((item.at_least_revision for item in request.items), default=0)
             snapshot = await self._snapshot(wanted)
-            results = []
+            revision = snapshot.revision
+            response = authorizer_pb2.BatchAuthorizeResponse(revision=revision)
+            # each result is filled in place: building an AuthorizeResponse and a result around
+            # it copies both (about 2 us an item, against 0.4 us); outcomes are counted once
+            add = response.results.add
+            outcomes: dict[Outcome, int] = {}
             for item in request.items:
                 try:
                     decision = self._decide(snapshot, item)
                 except ServiceError as error:
-                    results.append(
-                        authorizer_pb2.BatchAuthorizeResult(
-                            error=authorizer_pb2.ItemError(
-                                reason=error.reason_name,
-                                message=error.message,
-                                field=error.metadata.get("field", ""),
-                            )
+                    add(
+                        error=authorizer_pb2.ItemError(
+                            reason=error.reason_name,
+                            message=error.message,
+                            field=error.metadata.get("field", ""),
                         )
                     )
                     continue
-                self.metrics.count_decision(str(decision.outcome))
-                results.append(
-                    authorizer_pb2.BatchAuthorizeResult(
-                        decision=decision_to_wire(decision, snapshot.revision, item.explain)
-                    )
-                )
-            return authorizer_pb2.BatchAuthorizeResponse(
-                results=results, revision=snapshot.revision
-            )
+                outcome = decision.outcome
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                fill_decision(add().decision, decision, revision, item.explain)
+            for outcome, count in outcomes.items():
+                self.metrics.count_decision(str(outcome), count)
+            return response
         except ServiceError as error:
             await self._abort(context, error)
         except Exception:

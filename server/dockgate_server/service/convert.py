@@ -25,6 +25,7 @@ __all__ = [
     "OUTCOMES",
     "context_from_wire",
     "decision_to_wire",
+    "fill_decision",
     "reasons_to_wire",
     "simulation_case_from_wire",
 ]
@@ -46,6 +47,16 @@ def invalid(reason: int, field: str, message: str) -> ServiceError:
 
 def check_request_fields(request: authorizer_pb2.AuthorizeRequest) -> None:
     """Sizes and presence, before the engine parses anything."""
+    principal, action, resource = request.principal, request.action, request.resource
+    if (
+        principal
+        and action
+        and resource
+        and len(principal) <= _MAX_FIELD
+        and len(action) <= _MAX_FIELD
+        and len(resource) <= _MAX_FIELD
+    ):
+        return  # every request but a refused one: no loop, no lookups by name
     for field, reason in (
         ("principal", errors_pb2.INVALID_PRINCIPAL),
         ("action", errors_pb2.INVALID_ACTION),
@@ -69,6 +80,35 @@ def context_from_wire(
     first bound passed: a key with millions of empty strings is refused before any is copied."""
     if len(context) > MAX_CONTEXT_KEYS:
         raise _too_large(f"has more than {MAX_CONTEXT_KEYS} keys")
+    # A character is at most 4 UTF-8 bytes: while 4 x the characters fit the byte bound, the
+    # exact count cannot pass it, and only characters are counted. Past that (or past the
+    # number of values), the exact conversion below decides, from the first key again.
+    count = chars = 0
+    quick: dict[str, str | list[str]] = {}
+    for key in context:
+        values = context[key].values
+        count += len(values)
+        if count > MAX_CONTEXT_VALUES:
+            return _context_exactly(context)
+        if len(values) == 1:
+            value = values[0]
+            chars += len(key) + len(value)
+            quick[key] = value
+        else:
+            listed = list(values)
+            chars += len(key) + sum(map(len, listed))
+            quick[key] = listed
+        if chars > _QUICK_CHARS:
+            return _context_exactly(context)
+    return quick
+
+
+_QUICK_CHARS = MAX_CONTEXT_BYTES // 4
+
+
+def _context_exactly(
+    context: Mapping[str, authorizer_pb2.ContextValues],
+) -> dict[str, str | list[str]]:
     count = size = 0
     result: dict[str, str | list[str]] = {}
     for key in context:  # keys, then lookups: `items()` is a Python-level generator here
@@ -119,6 +159,18 @@ def decision_to_wire(
         errors=decision.errors,
         revision=revision,
     )
+
+
+def fill_decision(
+    message: authorizer_pb2.AuthorizeResponse, decision: Decision, revision: int, explain: bool
+) -> None:
+    """`decision_to_wire` into a message that already exists (a batch result's, in place)."""
+    message.outcome = OUTCOMES[decision.outcome]
+    if explain and decision.reasons:
+        message.reasons.extend(reasons_to_wire(decision.reasons))
+    if decision.errors:
+        message.errors.extend(decision.errors)
+    message.revision = revision
 
 
 def simulation_case_from_wire(request: authorizer_pb2.SimulateRequest) -> dict[str, Any]:

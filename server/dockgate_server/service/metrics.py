@@ -77,13 +77,14 @@ class Metrics:
         self._cache_lock = threading.Lock()
         self._outcomes: dict[str, Counter] = {}
 
-    def count_decision(self, outcome: str) -> None:
-        """One decision made. Each outcome's labelled counter is looked up once: `labels()` takes
-        a lock and builds a key, on every decision it would be a measurable share of a call."""
+    def count_decision(self, outcome: str, count: int = 1) -> None:
+        """`count` decisions with this outcome (a batch counts each outcome once, not each item).
+        Each outcome's labelled counter is looked up once: `labels()` takes a lock and builds a
+        key, on every decision it would be a measurable share of a call."""
         counter = self._outcomes.get(outcome)
         if counter is None:
             counter = self._outcomes[outcome] = self.decisions.labels(outcome)
-        counter.inc()
+        counter.inc(count)
 
     def count_cache(self, hits: int, misses: int) -> None:
         """Add what the cache counted since the last call. Called from the request path and

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
-from dockgate_server.bench.suite import Row, _table
+from dockgate_server.bench.suite import Row, _grpc_rows, _table
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,32 @@ def test_the_table_prints_absolute_goals_with_their_unit() -> None:
     compile_line, memory_line = table.splitlines()[-2:]
     assert "2.41" in compile_line and compile_line.endswith("<= 3 s  met")
     assert "254" in memory_line and memory_line.endswith("<= 600 B  met")
+
+
+def test_each_batch_row_says_whether_the_cache_was_on_and_whether_keys_repeat() -> None:
+    def run(per_second: float) -> dict[str, Any]:
+        return {
+            "calls_per_second": per_second,
+            "decisions_per_second": per_second,
+            "offered_calls_per_second": 1000.0,
+            "latency_ms": {"p99": 1.0},
+            "server_cpu_us_per_decision": 10.0,
+        }
+
+    runs = {
+        "bare unary": run(10_000.0),
+        "dockgate unary, cache off, distinct keys": run(6_000.0),
+        "dockgate unary, cache on, Zipf keys": run(9_000.0),
+        "dockgate BatchAuthorize x100, cache off, distinct keys": run(80_000.0),
+        "dockgate BatchAuthorize x100, cache on, Zipf keys": run(200_000.0),
+        "dockgate unary at half saturation": run(4_500.0),
+        "bare unary at half saturation": run(4_500.0),
+    }
+    rows = {row.figure: row for row in _grpc_rows(runs, 100)}
+    uncached = rows["BatchAuthorize x100, cache off, distinct keys (decisions/s vs bare calls/s)"]
+    assert (uncached.ratio, uncached.goal, uncached.met) == (8.0, ">= 8", True)
+    batch = [figure for figure in rows if "atch" in figure]
+    assert len(batch) == 4
+    assert all(("cache off" in f) != ("cache on" in f) for f in batch)
+    assert all(("distinct keys" in f) != ("Zipf keys" in f) for f in batch)
+    assert _table(list(rows.values())).count("BatchAuthorize") == 2
