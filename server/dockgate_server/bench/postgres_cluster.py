@@ -17,6 +17,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -101,6 +102,19 @@ class PostgresCluster:
             "stop",
         )
         self.running = False
+
+    def crash_during_insert(self, writing: Callable[[], bool]) -> None:
+        """Stop abruptly (as `stop(immediate=True)`) once some transaction is inserting rows,
+        or at once if `writing()` turns false first: how a test kills the store mid-import."""
+        with self.connect() as watcher:
+            while writing():
+                row = watcher.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+                    " AND query LIKE 'INSERT INTO%%'"
+                ).fetchone()
+                if row is not None:
+                    break
+        self.stop(immediate=True)
 
     def restart(self) -> None:
         if self.running:

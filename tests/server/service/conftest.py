@@ -41,6 +41,27 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
 
+def serve_command(data_dir: Path, *extra: str) -> list[str]:
+    """`dockgate serve` on ephemeral 127.0.0.1 ports with its data in `data_dir`, quiet logs."""
+    return [
+        sys.executable,
+        "-m",
+        "dockgate_server.cli",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
 def start_server(
     data_dir: Path,
     *extra: str,
@@ -54,26 +75,9 @@ def start_server(
     """
     ready = data_dir / "ready.json"
     ready.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "dockgate_server.cli",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--ready-file",
-        str(ready),
-        "--log-level",
-        "warning",
-        *([] if seed else ["--no-sample"]),
-        *extra,
-    ]
+    command = serve_command(
+        data_dir, "--ready-file", str(ready), *([] if seed else ["--no-sample"]), *extra
+    )
     environment = {**os.environ, "DOCKGATE_ADMIN_TOKEN": TOKEN}
     for name, value in (env or {}).items():
         if value is None:

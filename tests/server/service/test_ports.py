@@ -8,13 +8,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server.service.conftest import TOKEN, RunningServer, start_server
+from tests.server.service.conftest import TOKEN, RunningServer, serve_command, start_server
 
 REGISTRY = ("--registry-account", "111122223333", "--registry-region", "us-east-1")
 STARTUP = 60.0
@@ -33,23 +32,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
 
 
 def _serve(data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "dockgate_server.cli",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--log-level",
-        "warning",
-        *options,
-    ]
+    command = serve_command(data_dir, *options)
     environment = {**os.environ, "DOCKGATE_ADMIN_TOKEN": TOKEN}
     return subprocess.run(
         command, env=environment, capture_output=True, text=True, timeout=STARTUP, check=False

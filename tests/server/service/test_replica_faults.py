@@ -225,15 +225,7 @@ def test_an_import_the_store_died_during_is_whole_or_absent_on_every_replica(
         thread = threading.Thread(target=import_big, daemon=True)
         thread.start()
         # kill the server once the import is writing its rows, inside its transaction
-        with own_postgres_cluster.connect() as watcher:
-            while thread.is_alive():
-                row = watcher.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
-                    " AND query LIKE 'INSERT INTO%%'"
-                ).fetchone()
-                if row is not None:
-                    break
-        own_postgres_cluster.stop(immediate=True)
+        own_postgres_cluster.crash_during_insert(thread.is_alive)
         thread.join(HANG_GUARD)
         own_postgres_cluster.start()
 

@@ -119,15 +119,8 @@ def test_the_server_killed_during_an_import_keeps_it_whole_or_absent(
 
         thread = threading.Thread(target=import_big, daemon=True)
         thread.start()
-        with own_postgres_cluster.connect() as watcher:
-            while thread.is_alive():
-                row = watcher.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
-                    " AND query LIKE 'INSERT INTO%%'"
-                ).fetchone()
-                if row is not None:
-                    break
-        own_postgres_cluster.stop(immediate=True)
+        # kill the server once the import is writing its rows, inside its transaction
+        own_postgres_cluster.crash_during_insert(thread.is_alive)
         thread.join(HANG_GUARD)
         own_postgres_cluster.start()
         assert len(outcome) == 1
