@@ -9,6 +9,7 @@ makes old entries unreachable: there is no invalidation code to get wrong.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -53,6 +54,7 @@ class DecisionCache:
 
     def __init__(self, maxsize: int = 100_000) -> None:
         self.enabled = maxsize > 0
+        self.maxsize = maxsize
         self._entries: LRUCache[_Key, tuple[_Variant, ...]] = LRUCache(maxsize=max(1, maxsize))
         self._lock = threading.Lock()
         self.hits = 0
@@ -75,14 +77,30 @@ class DecisionCache:
 
         `now` (the wall clock when None) is checked against the expiry of a session Dockgate
         issued before any lookup, so a cached decision never outlives its session."""
+        return self.answer(snapshot, principal, action, resource, context, now=now)[0]
+
+    def answer(
+        self,
+        snapshot: Snapshot,
+        principal: str,
+        action: str,
+        resource: str,
+        context: RawContext | None = None,
+        *,
+        now: float | None = None,
+    ) -> tuple[Decision, float]:
+        """`decide`, and until when its decision holds: the expiry of the caller's issued
+        session (`math.inf` for every other caller), for a cache in front of this one."""
         moment = time.time() if now is None else now
         session = snapshot.credentials.sessions.get(principal)  # the call's one lookup
         if session is not None and session.is_expired(moment):
-            return dataclasses.replace(session.expired_decision(), revision=snapshot.revision)
+            expired = dataclasses.replace(session.expired_decision(), revision=snapshot.revision)
+            return expired, moment  # holds now; the clock is not trusted to move only forward
+        until = math.inf if session is None else session.expires_at
         question = Question.of(principal, action, resource, context)
         if not self.enabled:
             self.misses += 1
-            return decide_as(snapshot, question, session, now=moment)
+            return decide_as(snapshot, question, session, now=moment), until
         supplied = question.context
         pinned = frozenset(k for k in supplied if is_store_key(k)) if supplied else _NONE
         key = (snapshot.revision, principal, action, resource)
@@ -91,7 +109,7 @@ class DecisionCache:
             for variant in variants:
                 if variant.fits(supplied, pinned):
                     self.hits += 1
-                    return variant.decision
+                    return variant.decision, until
             self.misses += 1
         # building the request reads `aws:resourceaccount`: it can make the request cross-account
         read = {"aws:resourceaccount"}
@@ -100,4 +118,4 @@ class DecisionCache:
         with self._lock:
             kept = self._entries.get(key, ())
             self._entries[key] = (variant, *kept)[:_MAX_VARIANTS]
-        return decision
+        return decision, until

@@ -7,6 +7,7 @@ import time
 from typing import NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc, errors_pb2
 from dockgate_server.engine.decision import Decision, Outcome
@@ -22,6 +23,7 @@ from dockgate_server.service.convert import (
     simulation_case_from_wire,
 )
 from dockgate_server.service.errors import ServiceError, to_status
+from dockgate_server.service.front_cache import FrontCache, FrontEntry
 from dockgate_server.service.metrics import Metrics
 from dockgate_server.service.state import DecisionState
 from dockgate_server.simulate import run_case
@@ -43,20 +45,50 @@ _FIELD_REASONS = {
 
 
 class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
-    def __init__(self, state: DecisionState, metrics: Metrics) -> None:
+    def __init__(self, state: DecisionState, metrics: Metrics, *, front_cache: bool = True) -> None:
         self.state = state
         self.metrics = metrics
+        cache = state.cache
+        self.front = FrontCache(cache.maxsize) if front_cache and cache.enabled else None
+        """answers repeated request bytes; on whenever the decision cache is"""
+        self.wire_methods = {"Authorize": self.authorize_wire}
+        """registered to take and answer bytes (`interceptors.add_guarded_servicer`)"""
 
     async def Authorize(
         self,
         request: authorizer_pb2.AuthorizeRequest,
         context: grpc.aio.ServicerContext[object, object],
     ) -> authorizer_pb2.AuthorizeResponse:
+        """The generated servicer's signature, for a caller that holds a message; the port
+        registers `authorize_wire` (see `wire_methods`)."""
+        answer = await self.authorize_wire(request.SerializeToString(), context)
+        return authorizer_pb2.AuthorizeResponse.FromString(answer)
+
+    async def authorize_wire(
+        self, data: bytes, context: grpc.aio.ServicerContext[object, object]
+    ) -> bytes:
+        """`Authorize` from the request's bytes to the answer's: a repeat at the same revision is
+        answered from the front cache; anything else is decoded, decided and encoded."""
         started = time.perf_counter()
+        front = self.front
         try:
-            wanted = request.at_least_revision
-            snapshot = await self._snapshot(wanted) if wanted else self.state.snapshot
-            decision = self._decide(snapshot, request)
+            snapshot = self.state.snapshot
+            if front is not None:
+                entry = front.get(snapshot.revision, data, self.state.clock.now)
+                if entry is not None:
+                    self.metrics.latency.observe(time.perf_counter() - started)
+                    self.metrics.count_decision(entry.outcome)
+                    return entry.response
+            request = _decode(data)
+            if request.at_least_revision:
+                snapshot = await self._snapshot(request.at_least_revision)
+            decision, until = self._decide(snapshot, request)
+            outcome = str(decision.outcome)
+            response = decision_to_wire(
+                decision, snapshot.revision, request.explain
+            ).SerializeToString()
+            if front is not None and until > self.state.clock.now():
+                front.put(snapshot.revision, data, FrontEntry(response, outcome, until))
         except ServiceError as error:
             await self._abort(context, error)
         except Exception:
@@ -65,8 +97,8 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
         finally:
             self._count_cache()
         self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.count_decision(str(decision.outcome))
-        return decision_to_wire(decision, snapshot.revision, request.explain)
+        self.metrics.count_decision(outcome)
+        return response
 
     async def BatchAuthorize(
         self,
@@ -88,7 +120,7 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
             outcomes: dict[Outcome, int] = {}
             for item in request.items:
                 try:
-                    decision = self._decide(snapshot, item)
+                    decision = self._decide(snapshot, item)[0]
                 except ServiceError as error:
                     add(
                         error=authorizer_pb2.ItemError(
@@ -148,11 +180,14 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
             )
         return snapshot
 
-    def _decide(self, snapshot: Snapshot, request: authorizer_pb2.AuthorizeRequest) -> Decision:
+    def _decide(
+        self, snapshot: Snapshot, request: authorizer_pb2.AuthorizeRequest
+    ) -> tuple[Decision, float]:
+        """The decision, and until when it holds (see `DecisionCache.answer`)."""
         check_request_fields(request)
         context = context_from_wire(request.context)
         try:
-            decision = self.state.cache.decide(
+            return self.state.cache.answer(
                 snapshot,
                 request.principal,
                 request.action,
@@ -166,12 +201,12 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
                 problem.field,
                 str(problem),
             ) from None
-        return decision
 
     def _count_cache(self) -> None:
         # counted on the event loop's thread once a call's lookups are done (once a call, not
         # once an item: it takes a lock), so the counters move with every call
-        self.metrics.count_cache(self.state.cache.hits, self.state.cache.misses)
+        front_hits = self.front.hits if self.front is not None else 0
+        self.metrics.count_cache(self.state.cache.hits + front_hits, self.state.cache.misses)
 
     async def _abort(
         self, context: grpc.aio.ServicerContext[object, object], error: ServiceError
@@ -179,6 +214,18 @@ class AuthorizerService(authorizer_pb2_grpc.AuthorizerServicer):
         self.metrics.errors.labels(error.code.name).inc()
         await context.abort_with_status(to_status(error))
         raise AssertionError("abort returned")  # abort always raises
+
+
+def _decode(data: bytes) -> authorizer_pb2.AuthorizeRequest:
+    try:
+        return authorizer_pb2.AuthorizeRequest.FromString(data)
+    except DecodeError as problem:
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            errors_pb2.INVALID_CONTEXT,
+            f"the request is not a valid message: {problem}",
+            field="request",
+        ) from None
 
 
 def _internal() -> ServiceError:

@@ -141,18 +141,26 @@ def add_guarded_servicer(
     """Register the unary methods of `service` on `server`, each tracked and admitted by `calls`
     and refusing undecodable messages: what `CallTracker` and `UndecodableRefusal` do, wrapped once
     here rather than on every call. A call `calls` does not admit gets its method's refusal
-    (`admission.refusal_for`): never a decision."""
-    handlers = {}
+    (`admission.refusal_for`): never a decision.
+
+    A servicer whose `wire_methods` names a method gets that method's request as bytes and
+    answers bytes (it decodes, and refuses what does not decode, itself): the front cache
+    answers a repeat without decoding or encoding anything."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    wire: dict[str, Behavior] = getattr(servicer, "wire_methods", {})
     for method in service.methods:
         if method.client_streaming or method.server_streaming:
             raise ValueError(f"`{method.full_name}` streams: only unary methods are guarded here")
+        refusal = refusal_for(method.output_type.full_name)
+        if method.name in wire:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                calls.track(wire[method.name], refusal)
+            )
+            continue
         request = GetMessageClass(method.input_type)
         response = GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            calls.track(
-                refusing(getattr(servicer, method.name)),
-                refusal_for(method.output_type.full_name),
-            ),
+            calls.track(refusing(getattr(servicer, method.name)), refusal),
             request_deserializer=lenient(request.FromString),
             response_serializer=response.SerializeToString,
         )
