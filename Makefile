@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-load bench-replicas clean
+.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-analysis bench-load bench-replicas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench-glob: $(STAMP) ## hostile wildcard patterns against ordinary ones (prints 
 
 bench-engine: $(STAMP) ## the in-process engine on a 100,000-statement fleet against its probe slice
 	$(BIN)/python -m dockgate_server.bench.engine
+
+bench-analysis: $(STAMP) ## who-can and what-can on a 10,000-repository fleet, against their goals and brute force
+	$(BIN)/python -m dockgate_server.bench.analysis
 
 bench-load: $(STAMP) ## `dockgate bench` against a server it starts and the bare baseline; writes docs/bench.png
 	$(BIN)/dockgate bench --start --baseline --pin --prime --duration 10 --plot docs/bench.png --report build/bench.json

@@ -87,6 +87,45 @@ def test_the_registry_imports_no_door(path: Path) -> None:
     assert _names(_imports(path), DOORS) == []
 
 
+RUNTIME = ROOT / "frontends" / "runtime.py"
+"""the one module of `frontends` that holds the decision state: the doors get it as a Runtime"""
+BEHIND_THE_RUNTIME = (
+    "dockgate_server.store",
+    "dockgate_server.engine.snapshot",
+    "dockgate_server.engine.cache",
+    "dockgate_server.engine.build",
+    "dockgate_server.service.state",
+    "dockgate_server.service.follow",
+    "sqlite3",
+    "psycopg",
+)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _modules("frontends") if p != RUNTIME], ids=lambda p: p.name
+)
+def test_the_doors_reach_the_store_and_snapshot_only_through_the_runtime(path: Path) -> None:
+    assert _names(_imports(path), BEHIND_THE_RUNTIME) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules("frontends") if p.name not in ("app.py", "runtime.py")],
+    ids=lambda p: p.name,
+)
+def test_a_door_is_handed_the_runtime_and_never_builds_one(path: Path) -> None:
+    assert _names(_imports(path), ("dockgate_server.frontends.runtime",)) == []
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _modules("service") if p.name != "server.py"], ids=lambda p: p.name
+)
+def test_the_service_layer_imports_no_door(path: Path) -> None:
+    """Doors build on the service layer, never the other way; `dockgate serve` (server.py) is
+    where the two are put together."""
+    assert _names(_imports(path), ("dockgate_server.frontends",)) == []
+
+
 @pytest.mark.parametrize("path", _modules("policy"), ids=lambda p: p.name)
 def test_the_policy_language_imports_nothing_above_it(path: Path) -> None:
     above = tuple(
@@ -120,3 +159,24 @@ def test_the_checks_see_a_forbidden_import() -> None:
         "dockgate_server.store.sqlite.base"
     ]
     assert _names({"grpc.aio"}, ("grpc",)) == ["grpc.aio"]
+    assert {
+        "dockgate_server.engine.snapshot.Snapshot",
+        "dockgate_server.service.state.DecisionState",
+        "dockgate_server.store.port.open_store",
+    } <= set(_names(_imports(RUNTIME), BEHIND_THE_RUNTIME))
+
+
+@pytest.mark.parametrize("path", _modules("analysis"), ids=lambda p: p.name)
+def test_analysis_reads_snapshots_and_imports_no_backend_door_or_grpc(path: Path) -> None:
+    """The questions are pure functions of a snapshot (and a fleet, for a preview): any door
+    asks them through its runtime."""
+    forbidden = (
+        *BACKENDS,
+        *DOORS,
+        "dockgate_server.store.port",
+        "grpc",
+        "dockgate.v1",
+        "sqlite3",
+        "psycopg",
+    )
+    assert _names(_imports(path), forbidden) == []

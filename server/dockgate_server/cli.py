@@ -8,7 +8,6 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +16,10 @@ from dockgate_server.addresses import parse_address
 from dockgate_server.arguments import parse_context
 from dockgate_server.bench.options import add_arguments as add_bench_arguments
 from dockgate_server.channels import add_tls_arguments, channel_factory, tls_from_arguments
+from dockgate_server.cli_analysis import add_analysis_commands
 from dockgate_server.cli_credentials import add_credential_commands
+from dockgate_server.cli_serve import add_serve_options
+from dockgate_server.cli_token import add_token_commands
 from dockgate_server.engine.compile import compile_policy
 from dockgate_server.engine.request import RequestError
 from dockgate_server.policy.findings import PolicyError, Severity
@@ -60,8 +62,8 @@ def _check_addresses(arguments: argparse.Namespace) -> None:
     peer takes (`[::1]:PORT` for IPv6)."""
     for attribute, option, listens in getattr(arguments, "addresses", ()):
         value = getattr(arguments, attribute, None)
-        if value is None or (value == "" and attribute == "metrics_listen"):  # "": turned off
-            continue
+        if value is None or (value == "" and attribute in getattr(arguments, "empty_off", ())):
+            continue  # "": that server is turned off
         try:
             setattr(arguments, attribute, parse_address(value, option, listen=listens).target)
         except ValueError as problem:
@@ -120,146 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "`authorization: Bearer TOKEN`: the token is $DOCKGATE_ADMIN_TOKEN, or generated on first "
         "start into DATA_DIR/admin-token (mode 0600). SIGTERM finishes the calls in flight.",
     )
-    run.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"where the store and token live, made mode 0700 (default: {_data_dir()})",
-    )
-    run.add_argument(
-        "--store",
-        default=None,
-        help="the store: a SQLite path or `sqlite:///PATH`, or `postgresql://USER@HOST:PORT/DB`"
-        " shared by every replica (default: $DOCKGATE_STORE or DATA_DIR/store.sqlite3)",
-    )
-    run.add_argument(
-        "--listen",
-        metavar="HOST:PORT",
-        default="127.0.0.1:50051",
-        help="the decision port; port 0: any free one (default: %(default)s)",
-    )
-    run.add_argument(
-        "--admin-listen",
-        metavar="HOST:PORT",
-        default="127.0.0.1:50052",
-        help="the admin port (default: %(default)s)",
-    )
-    run.add_argument(
-        "--metrics-listen",
-        metavar="HOST:PORT",
-        default="127.0.0.1:9464",
-        help="Prometheus metrics over HTTP; empty to turn off (default: %(default)s)",
-    )
-    run.add_argument(
-        "--workers", type=int, default=1, help="processes sharing the decision port (default: 1)"
-    )
-    run.add_argument(
-        "--cache-size",
-        type=int,
-        default=100_000,
-        help="decisions each process keeps in its decision cache; 0 turns the cache off "
-        "(default: %(default)s)",
-    )
-    run.add_argument(
-        "--max-in-flight",
-        type=int,
-        metavar="N",
-        help="calls each process holds in its decision handlers; more are refused at once with "
-        "RESOURCE_EXHAUSTED (default: 1000)",
-    )
-    run.add_argument(
-        "--max-queued",
-        type=int,
-        metavar="N",
-        help="calls gRPC holds for each process before it sheds them; 0: gRPC's own default "
-        "(default: 256)",
-    )
-    run.add_argument("--tls-cert", help="PEM certificate chain: serve TLS on both ports")
-    run.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    run.add_argument(
-        "--tls-client-ca", help="PEM CA bundle: require client certificates it signed (mTLS)"
-    )
-    run.add_argument(
-        "--no-sample",
-        action="store_true",
-        help="start a new store empty, not with the sample fleet",
-    )
-    run.add_argument("--ready-file", help="write the bound ports here as JSON once serving")
-    run.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="the least severe log record written, as JSON lines on standard error "
-        "(default: %(default)s)",
-    )
-    run.add_argument(
-        "--clock-offset-file",
-        metavar="FILE",
-        help="seconds to add to the clock that session and login-token expiry read; re-read "
-        "while serving (for tests and drills)",
-    )
-    registry = run.add_argument_group(
-        "registry adapters", "answer a registry proxy on every pull and push (see the README)"
-    )
-    registry.add_argument(
-        "--envoy",
-        action="store_true",
-        help="serve Envoy's ext_authz (envoy.service.auth.v3.Authorization) on the decision port",
-    )
-    registry.add_argument(
-        "--http-auth-listen",
-        metavar="HOST:PORT",
-        help="serve nginx's auth_request endpoint (/auth) and the catalog over HTTP here",
-    )
-    registry.add_argument(
-        "--registry-account",
-        metavar="ACCOUNT",
-        help="the registry's account (with --registry-region): every call is for it, whatever "
-        "its Host header says",
-    )
-    registry.add_argument(
-        "--registry-host",
-        action="append",
-        default=[],
-        metavar="HOST=ACCOUNT:REGION",
-        help="instead of --registry-account: the registry a Host name (port optional) stands "
-        "for; repeat; calls to any other host are refused",
-    )
-    registry.add_argument(
-        "--registry-region",
-        metavar="REGION",
-        help="the registry's region (with --registry-account)",
-    )
-    registry.add_argument(
-        "--trusted-proxy",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="a proxy address or network whose X-Forwarded-For is believed; repeat "
-        "(the HTTP endpoint also trusts loopback, where nginx runs)",
-    )
-    run.add_argument(
-        "--max-staleness",
-        metavar="SECONDS",
-        help="refuse decisions (UNAVAILABLE) and turn the decision port's health NOT_SERVING "
-        "once the store has not answered for this long, rather than decide from old policy "
-        "(default: off, the last snapshot serves however old)",
-    )
-    run.add_argument(
-        "--sweep-interval",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="how often expired sessions and retired login keys are dropped (default: %(default)s)",
-    )
-    run.set_defaults(
-        run=_serve,
-        addresses=(
-            ("listen", "--listen", True),
-            ("admin_listen", "--admin-listen", True),
-            ("metrics_listen", "--metrics-listen", True),
-            ("http_auth_listen", "--http-auth-listen", True),
-        ),
-    )
+    add_serve_options(run, _data_dir())
+    run.set_defaults(run=_serve)
     load = commands.add_parser(
         "import",
         help="validate a bundle and load it into the store in one transaction",
@@ -348,6 +212,8 @@ def _build_parser() -> argparse.ArgumentParser:
         run=_bench, addresses=(("server", "--server", False), ("admin", "--admin", False))
     )
     add_credential_commands(commands, _data_dir())
+    add_analysis_commands(commands, _store_path)
+    add_token_commands(commands, _default_store())
     return parser
 
 
@@ -364,7 +230,9 @@ def _default_store() -> str:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    from dockgate_server.service.adapters import AdapterConfig  # noqa: PLC0415 - grpc only here
+    from dockgate_server.frontends.door import Tls  # noqa: PLC0415
+    from dockgate_server.frontends.registry import RegistrySettings  # noqa: PLC0415
+    from dockgate_server.frontends.table import DOORS  # noqa: PLC0415
     from dockgate_server.service.auth import AdminTokenError, load_admin_token  # noqa: PLC0415
     from dockgate_server.service.server import ServeConfig, serve  # noqa: PLC0415
 
@@ -384,16 +252,12 @@ def _serve(arguments: argparse.Namespace) -> int:
     ):
         if name:
             _readable(name, option)
-    adapters = AdapterConfig(
-        envoy=arguments.envoy,
-        http_listen=arguments.http_auth_listen,
-        account=arguments.registry_account,
-        region=arguments.registry_region,
-        hosts=tuple(arguments.registry_host),
-        trusted_proxies=tuple(arguments.trusted_proxy),
-    )
     try:
-        adapters.check()
+        doors = {door.name: door.configure(arguments) for door in DOORS}
+        registry = RegistrySettings.from_arguments(arguments)
+        registry.check(
+            needed=any(door.uses_registry and doors[door.name] is not None for door in DOORS)
+        )
     except ValueError as problem:
         return _fail(str(problem))
     # every option is checked: now the data folder, then the token, before serve() seeds the
@@ -403,32 +267,26 @@ def _serve(arguments: argparse.Namespace) -> int:
         load_admin_token(data_dir / "admin-token")
     except AdminTokenError as problem:
         return _fail(str(problem))
+    tls = None
+    if arguments.tls_cert and arguments.tls_key:
+        client_ca = Path(arguments.tls_client_ca) if arguments.tls_client_ca else None
+        tls = Tls(Path(arguments.tls_cert), Path(arguments.tls_key), client_ca)
     config = ServeConfig(
         data_dir=data_dir,
         store=store,
-        listen=arguments.listen,
-        admin_listen=arguments.admin_listen,
-        metrics_listen=arguments.metrics_listen or None,
+        doors={name: settings for name, settings in doors.items() if settings is not None},
+        registry=registry,
         workers=max(1, arguments.workers),
+        tls=tls,
         cache_size=max(0, arguments.cache_size),
-        tls_cert=Path(arguments.tls_cert) if arguments.tls_cert else None,
-        tls_key=Path(arguments.tls_key) if arguments.tls_key else None,
-        tls_client_ca=Path(arguments.tls_client_ca) if arguments.tls_client_ca else None,
         seed_sample=not arguments.no_sample,
         ready_file=Path(arguments.ready_file) if arguments.ready_file else None,
         log_level=arguments.log_level,
         clock_offset_file=Path(arguments.clock_offset_file)
         if arguments.clock_offset_file
         else None,
-        sweep_interval=max(0.05, arguments.sweep_interval),
-        adapters=adapters,
+        max_staleness=max_staleness,
     )
-    if max_staleness is not None:
-        config = replace(config, max_staleness=max_staleness)
-    if arguments.max_in_flight is not None:
-        config = replace(config, max_in_flight=max(1, arguments.max_in_flight))
-    if arguments.max_queued is not None:
-        config = replace(config, max_queued=max(0, arguments.max_queued))
     try:
         return serve(config)
     except (StoreError, AdminTokenError) as problem:  # both raised before anything listens

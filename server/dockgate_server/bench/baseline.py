@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
-from dockgate_server.service.server import end_with_parent
+from dockgate_server.service.processes import end_with_parent
 
 __all__ = ["BareAuthorizer", "main"]
 

@@ -1,7 +1,6 @@
-"""Registry adapters: registry API calls → ECR checks, for Envoy's ext_authz and nginx's
-auth_request."""
+"""Registry API calls → ECR checks: the routes and the gate every registry door shares (Envoy's
+ext_authz, nginx's auth_request and the token server live in `dockgate_server.frontends`)."""
 
-from dockgate_server.registry.envoy import EnvoyAuthorization, add_envoy_authorization
 from dockgate_server.registry.gate import (
     DecisionUnavailable,
     GateAnswer,
@@ -10,7 +9,6 @@ from dockgate_server.registry.gate import (
     RegistryGate,
     parse_networks,
 )
-from dockgate_server.registry.http import HttpAuthEndpoint, start_http_auth
 from dockgate_server.registry.routes import (
     Check,
     Registry,
@@ -25,20 +23,16 @@ from dockgate_server.registry.routes import (
 __all__ = [
     "Check",
     "DecisionUnavailable",
-    "EnvoyAuthorization",
     "GateAnswer",
     "GateConfig",
     "GateRequest",
-    "HttpAuthEndpoint",
     "Registry",
     "RegistryGate",
     "Route",
     "RouteError",
     "RouteKind",
-    "add_envoy_authorization",
     "parse_networks",
     "registry_from_host",
     "route_request",
-    "start_http_auth",
     "strip_mount",
 ]

@@ -15,8 +15,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from dockgate_server.credentials.login import Login, LoginRejected, Rejection
 from dockgate_server.engine.decision import Decision, Outcome, Phase
-from dockgate_server.engine.sessions import format_time
 from dockgate_server.policy.model import Effect
+from dockgate_server.registry.context import (
+    ClientFacts,
+    ContextError,
+    client_context,
+    parse_address,
+)
 from dockgate_server.registry.routes import (
     Check,
     Registry,
@@ -155,7 +160,7 @@ class RegistryGate:
 
     def trusts(self, address: str) -> bool:
         """Whether a peer at `address` is a trusted proxy (so its forwarding headers count)."""
-        parsed = _parse_address(address)
+        parsed = parse_address(address)
         return parsed is not None and self._trusted(parsed)
 
     def check(self, request: GateRequest) -> GateAnswer:
@@ -255,43 +260,16 @@ class RegistryGate:
     def _context(
         self, request: GateRequest, registry: Registry, now: float, principal: str
     ) -> dict[str, str]:
-        secure = self.config.secure_transport if request.secure is None else request.secure
-        return {
-            "aws:SourceIp": self._source_ip(request.peer, request.forwarded_for, principal),
-            "aws:SecureTransport": "true" if secure else "false",
-            "aws:RequestedRegion": registry.region,
-            "aws:CurrentTime": format_time(now),
-            "aws:EpochTime": str(int(now)),
-        }
-
-    def _source_ip(self, peer: str, forwarded_for: str | None, principal: str) -> str:
-        """The peer; behind trusted proxies, the right-most forwarded hop that is not one."""
-        address = _parse_address(peer)
-        if address is None:
-            # without it an IP condition cannot be judged, and a NotIpAddress deny would not apply
-            raise _Stop(
-                _error(403, "DENIED", "the client's address is unknown", principal=principal)
+        try:
+            return client_context(
+                ClientFacts(request.peer, request.forwarded_for, request.secure),
+                registry,
+                now,
+                trusted_proxies=self.config.trusted_proxies,
+                secure_transport=self.config.secure_transport,
             )
-        if not forwarded_for or not self._trusted(address):
-            return str(address)
-        for hop in reversed(forwarded_for.split(",")):
-            text = hop.strip()
-            if not text:
-                continue
-            parsed = _parse_address(text)
-            if parsed is None:
-                raise _Stop(
-                    _error(
-                        403,
-                        "DENIED",
-                        f"X-Forwarded-For names `{text[:64]}`, not an IP address",
-                        principal=principal,
-                    )
-                )
-            address = parsed
-            if not self._trusted(parsed):
-                break
-        return str(address)
+        except ContextError as problem:
+            raise _Stop(_error(403, "DENIED", str(problem), principal=principal)) from None
 
     def _trusted(self, address: IPv4Address | IPv6Address) -> bool:
         return any(address in network for network in self.config.trusted_proxies)
@@ -431,19 +409,6 @@ def _debug(checks: Sequence[str]) -> tuple[tuple[str, str], ...]:
 
 
 # -- small parsers --------------------------------------------------------------------------------
-
-
-def _parse_address(text: str) -> IPv4Address | IPv6Address | None:
-    candidate = text.strip()
-    if candidate.startswith("[") and candidate.endswith("]"):
-        candidate = candidate[1:-1]
-    try:
-        address = ipaddress.ip_address(candidate)
-    except ValueError:
-        return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
-    return address
 
 
 def _short_resource(resource: str) -> str:

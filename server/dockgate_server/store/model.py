@@ -22,6 +22,7 @@ __all__ = [
     "Role",
     "Session",
     "SigningKey",
+    "TokenKey",
     "User",
     "owner_key",
 ]
@@ -223,6 +224,27 @@ class SigningKey:
     secret: bytes
     created_at: float
     retired_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    """An asymmetric key that signs registry bearer tokens (JWT), and the certificate registries
+    trust for it (their `rootcertbundle`). Retired keys stay for a grace period, so that the
+    tokens they signed, and the bundle a registry read at its start, stay good."""
+
+    key_id: str
+    """libtrust's key ID of the public key (what a token's `kid` names)"""
+    algorithm: str
+    """`ES256` or `RS256`"""
+    private_key: str = field(repr=False)
+    """PKCS #8 PEM: a secret, never shown"""
+    certificate: str
+    """PEM of the self-signed certificate of the public key"""
+    created_at: float
+    retired_at: float | None = None
+    """when it stopped signing (None: the current key)"""
+    trusted_until: float | None = None
+    """a retired key verifies, and its certificate stays in the bundle, until then"""
 
 
 @dataclass(frozen=True, slots=True)

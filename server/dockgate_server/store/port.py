@@ -38,6 +38,7 @@ from dockgate_server.store.model import (
     Role,
     Session,
     SigningKey,
+    TokenKey,
     User,
 )
 
@@ -176,6 +177,19 @@ class FleetStore(Protocol):
     def revoke_token(self, token_id: str, expires_at: float) -> Change: ...
 
     def revoked_tokens(self) -> frozenset[str]: ...
+
+    # -- registry token-signing keys ---------------------------------------------------------
+
+    def rotate_token_key(self, key: TokenKey, grace: float) -> Change:
+        """Make `key` the key that signs registry tokens: the current one is retired at
+        `key.created_at` and trusted `grace` seconds more (it still verifies, and its
+        certificate stays in the bundle); keys no longer trusted then are dropped. Raises
+        `Refused` when a key with the same ID is stored already."""
+        ...
+
+    def token_keys(self) -> list[TokenKey]:
+        """Every stored token-signing key, the current one (not retired) last."""
+        ...
 
     def sweep(self, now: float, key_lifetime: float) -> Change | None:
         """End expired sessions, drop old tombstones, expired revocations and long-retired

@@ -63,6 +63,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE changes ADD COLUMN sessions TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE changes ADD COLUMN credentials INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: the keys that sign registry bearer tokens (JWT): PEM private key and certificate, the
+    # current one without `retired_at`, a retired one trusted until `trusted_until`
+    """
+    CREATE TABLE token_keys (
+        key_id TEXT PRIMARY KEY, algorithm TEXT NOT NULL, private_key TEXT NOT NULL,
+        certificate TEXT NOT NULL, created_at REAL NOT NULL, retired_at REAL, trusted_until REAL);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

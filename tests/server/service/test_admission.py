@@ -15,14 +15,17 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, exte
 from prometheus_client import CollectorRegistry
 
 import dockgate
+import dockgate_server.data
 from dockgate import AsyncClient, Decision, Outcome
+from dockgate_server.frontends.decision import DecisionDoor, DecisionSettings
+from dockgate_server.frontends.door import Opened, Site
+from dockgate_server.frontends.envoy import EnvoyDoor
+from dockgate_server.frontends.registry import RegistrySettings
+from dockgate_server.frontends.runtime import ProcessRuntime
 from dockgate_server.policy.parse import load_json
-from dockgate_server.service import server as serving
-from dockgate_server.service.adapters import AdapterConfig, registry_gate
 from dockgate_server.service.admission import Admission, refusal_for
 from dockgate_server.service.interceptors import CallTracker
 from dockgate_server.service.metrics import Metrics
-from dockgate_server.service.state import DecisionState
 from dockgate_server.store.bundle import bundle_to_fleet
 from dockgate_server.store.model import Repository
 from dockgate_server.store.port import open_store
@@ -122,35 +125,39 @@ def test_a_limit_below_one_is_refused() -> None:
 @pytest.fixture
 def store_url(tmp_path: Path) -> Path:
     path = tmp_path / "store.sqlite3"
-    sample = Path(serving.__file__).parents[1] / "data" / "sample-bundle.json"
+    sample = Path(dockgate_server.data.__file__).parent / "sample-bundle.json"
     with open_store(path) as store:
         store.import_fleet(bundle_to_fleet(load_json(sample.read_text())))
     return path
 
 
 class _Port:
-    """A decision port on 127.0.0.1 admitting LIMIT calls at once, with Envoy's Check beside."""
+    """The decision door on 127.0.0.1 admitting LIMIT calls at once, with Envoy's door beside."""
 
     def __init__(self, store_url: Path, folder: Path) -> None:
-        self.state = DecisionState(store_url, poll_interval=0.02)
-        config = serving.ServeConfig(data_dir=folder, store=store_url, max_in_flight=LIMIT)
-        self.config = config
-        self.server: grpc.aio.Server | None = None
+        self.runtime = ProcessRuntime.start(store_url, Metrics(CollectorRegistry()))
+        self.state = self.runtime.state
+        self.folder = folder
+        self.opened: list[Opened] = []
         self.address = ""
 
     async def __aenter__(self) -> _Port:
-        self.state.start()
-        gate = registry_gate(AdapterConfig(envoy=True), self.state)
-        metrics = Metrics(CollectorRegistry())
-        self.server, _ = serving._decision_server(self.state, metrics, self.config, gate)
-        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
-        await self.server.start()
+        registry = RegistrySettings(account=ACCOUNT, region="us-east-1")
+        site = Site(self.runtime, self.folder, registry)
+        decision = DecisionSettings(listen="127.0.0.1:0", max_in_flight=LIMIT)
+        self.opened = [
+            await DecisionDoor().open(decision, site),
+            await EnvoyDoor().open(True, site),
+        ]
+        for door in self.opened:
+            await door.serve()
+        self.address = f"127.0.0.1:{self.opened[0].ports['decision_port']}"
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self.server is not None:
-            await self.server.stop(None)
-        self.state.stop()
+        for door in self.opened:
+            await door.drain(0.0)
+        self.runtime.stop()
 
 
 async def _wait_for(condition: Any) -> None:

@@ -26,7 +26,7 @@ from dockgate import (
     UnavailableError,
 )
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
-from dockgate_server.service.server import STORE_HEALTH
+from dockgate_server.frontends.grpc_port import STORE_HEALTH
 from tests.postgres_cluster import PostgresCluster
 from tests.server.service.conftest import TOKEN, RunningServer
 from tests.server.service.replicas import (

@@ -1,4 +1,5 @@
-"""Temporary credentials in PostgreSQL: sessions, login-token signing keys, revoked tokens.
+"""Temporary credentials in PostgreSQL: sessions, login-token signing keys, revoked tokens, and
+the keys that sign registry bearer tokens.
 
 Every write goes through the store's one transaction and revision and names what it touched in
 the change log, so every replica sees a new session, a revocation or a new key as it sees any
@@ -10,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dockgate_server.store.errors import NotFound
+from dockgate_server.store.errors import NotFound, Refused
 from dockgate_server.store.model import (
     ENDED_SESSION_MEMORY,
     Change,
     Credentials,
     Session,
     SigningKey,
+    TokenKey,
 )
 from dockgate_server.store.postgres.base import PostgresBase
 from dockgate_server.store.rows import (
@@ -24,6 +26,11 @@ from dockgate_server.store.rows import (
     session_from_row,
     session_row,
     signing_keys_from_rows,
+)
+from dockgate_server.store.token_rows import (
+    TOKEN_KEY_COLUMNS,
+    token_key_row,
+    token_keys_from_rows,
 )
 
 __all__ = ["CredentialTables"]
@@ -131,6 +138,38 @@ class CredentialTables(PostgresBase):
             return frozenset(
                 row[0] for row in cursor.execute("SELECT token_id FROM revoked_tokens")
             )
+
+    # -- registry token-signing keys -------------------------------------------------------
+
+    def rotate_token_key(self, key: TokenKey, grace: float) -> Change:
+        """Make `key` the current token-signing key; the one before is retired, and trusted
+        (it verifies and stays in the bundle) for `grace` seconds more. Every replica reads the
+        same keys: a token one replica signs verifies on all of them."""
+        with self._write() as touched, self._reads() as cursor:
+            found = cursor.execute(
+                "SELECT 1 FROM token_keys WHERE key_id = %s", (key.key_id,)
+            ).fetchone()
+            if found is not None:
+                raise Refused(f"token key `{key.key_id}` is stored already")
+            cursor.execute(
+                "UPDATE token_keys SET retired_at = %s, trusted_until = %s"
+                " WHERE retired_at IS NULL",
+                (key.created_at, key.created_at + grace),
+            )
+            cursor.execute("DELETE FROM token_keys WHERE trusted_until <= %s", (key.created_at,))
+            cursor.execute(
+                f"INSERT INTO token_keys ({TOKEN_KEY_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, NULL, NULL)",
+                token_key_row(key)[:5],
+            )
+            touched.credentials = True
+        return self._changed(touched)
+
+    def token_keys(self) -> list[TokenKey]:
+        """Every stored token-signing key, the current one (not retired) last."""
+        with self._reads() as cursor:
+            rows = cursor.execute(f"SELECT {TOKEN_KEY_COLUMNS} FROM token_keys").fetchall()
+        return token_keys_from_rows(rows)
 
     # -- sweeping ---------------------------------------------------------------------------
 

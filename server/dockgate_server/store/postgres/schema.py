@@ -80,6 +80,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE revoked_tokens ("
         " token_id TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
     ),
+    # 2: the keys that sign registry bearer tokens (SQLite's migration 4)
+    (
+        "CREATE TABLE token_keys ("
+        " key_id TEXT PRIMARY KEY, algorithm TEXT NOT NULL, private_key TEXT NOT NULL,"
+        " certificate TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+        " retired_at DOUBLE PRECISION, trusted_until DOUBLE PRECISION)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""Temporary credentials in SQLite: sessions, login-token signing keys, revoked tokens.
+"""Temporary credentials in SQLite: sessions, login-token signing keys, revoked tokens, and the
+keys that sign registry bearer tokens.
 
 Every write goes through the store's one transaction and revision, and names what it touched in
 the change log, so every process serving decisions sees a new session or key within a poll.
@@ -9,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dockgate_server.store.errors import NotFound
+from dockgate_server.store.errors import NotFound, Refused
 from dockgate_server.store.model import (
     ENDED_SESSION_MEMORY,
     Change,
     Credentials,
     Session,
     SigningKey,
+    TokenKey,
 )
 from dockgate_server.store.rows import (
     SESSION_COLUMNS,
@@ -24,6 +26,11 @@ from dockgate_server.store.rows import (
     signing_keys_from_rows,
 )
 from dockgate_server.store.sqlite.base import SqliteBase
+from dockgate_server.store.token_rows import (
+    TOKEN_KEY_COLUMNS,
+    token_key_row,
+    token_keys_from_rows,
+)
 
 __all__ = ["CredentialTables"]
 
@@ -116,6 +123,34 @@ class CredentialTables(SqliteBase):
 
     def revoked_tokens(self) -> frozenset[str]:
         return frozenset(row[0] for row in self._db.execute("SELECT token_id FROM revoked_tokens"))
+
+    # -- registry token-signing keys -------------------------------------------------------
+
+    def rotate_token_key(self, key: TokenKey, grace: float) -> Change:
+        """Make `key` the current token-signing key; the one before is retired, and trusted
+        (it verifies and stays in the bundle) for `grace` seconds more."""
+        with self._write() as touched:
+            if self._db.execute(
+                "SELECT 1 FROM token_keys WHERE key_id = ?", (key.key_id,)
+            ).fetchone():
+                raise Refused(f"token key `{key.key_id}` is stored already")
+            self._db.execute(
+                "UPDATE token_keys SET retired_at = ?, trusted_until = ? WHERE retired_at IS NULL",
+                (key.created_at, key.created_at + grace),
+            )
+            self._db.execute("DELETE FROM token_keys WHERE trusted_until <= ?", (key.created_at,))
+            self._db.execute(
+                f"INSERT INTO token_keys ({TOKEN_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+                token_key_row(key)[:5],
+            )
+            touched.credentials = True
+        return self._changed(touched)
+
+    def token_keys(self) -> list[TokenKey]:
+        """Every stored token-signing key, the current one (not retired) last."""
+        with self._failures():
+            rows = self._db.execute(f"SELECT {TOKEN_KEY_COLUMNS} FROM token_keys").fetchall()
+        return token_keys_from_rows(rows)
 
     # -- sweeping ---------------------------------------------------------------------------
 

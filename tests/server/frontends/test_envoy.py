@@ -14,7 +14,7 @@ from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 from google.rpc import code_pb2  # type: ignore[import-untyped]
 
-from dockgate_server.registry.envoy import EnvoyAuthorization, add_envoy_authorization
+from dockgate_server.frontends.envoy import EnvoyAuthorization
 from dockgate_server.registry.gate import (
     CHECKS_HEADER,
     GateAnswer,
@@ -79,7 +79,7 @@ def call(gate: RegistryGate, *requests: Any) -> list[Any]:
 
     async def run() -> list[Any]:
         server = grpc.aio.server()
-        add_envoy_authorization(server, gate)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(EnvoyAuthorization(gate), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:

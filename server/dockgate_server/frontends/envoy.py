@@ -1,10 +1,12 @@
-"""Envoy's ext_authz gRPC service (`envoy.service.auth.v3.Authorization`) in front of the gate."""
+"""Envoy's ext_authz (`envoy.service.auth.v3.Authorization/Check`) on the decision port of every
+worker: each `Check` asks the registry gate about the HTTP request Envoy describes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -13,13 +15,63 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2  # type: ignore[import-untyped]
 
+from dockgate_server.frontends.door import Listen, Option, Placement, Section, Site
+from dockgate_server.frontends.registry import registry_gate
 from dockgate_server.registry.gate import GateAnswer, GateRequest, RegistryGate
 
-__all__ = ["EnvoyAuthorization", "add_envoy_authorization"]
+__all__ = ["EnvoyAuthorization", "EnvoyDoor"]
 
-log = logging.getLogger("dockgate.registry.envoy")
+log = logging.getLogger("dockgate.envoy")
 
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+_SERVICE = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"]
+
+
+class EnvoyDoor:
+    name = "envoy"
+    placement = Placement.EVERY_WORKER
+    announces: tuple[str, ...] = ()
+    uses_registry = True
+    options = (
+        Option(
+            ("--envoy",),
+            {
+                "action": "store_true",
+                "help": "serve Envoy's ext_authz (envoy.service.auth.v3.Authorization) on the "
+                "decision port",
+            },
+            Section.REGISTRY,
+        ),
+    )
+
+    def configure(self, arguments: argparse.Namespace) -> bool | None:
+        return True if arguments.envoy else None
+
+    def listens(self, settings: bool) -> tuple[Listen, ...]:
+        return ()  # the decision port's
+
+    async def open(self, settings: bool, site: Site) -> OnDecisionPort:
+        port = site.grpc_ports.get("decision")
+        if port is None:
+            raise RuntimeError("Envoy's ext_authz needs the decision port, opened before it")
+        # guarded and drained with the Authorizer: one admission bound for both
+        port.add_guarded(_SERVICE, EnvoyAuthorization(registry_gate(site.registry, site.runtime)))
+        return OnDecisionPort()
+
+
+class OnDecisionPort:
+    """A service on the decision port: that port serves, reflects and drains it."""
+
+    ports: Mapping[str, int] = {}
+
+    async def serve(self) -> None:
+        """The decision port starts it."""
+
+    async def reflect(self, reachable: bool, fresh: bool) -> None:
+        """The decision port's health covers it."""
+
+    async def drain(self, grace: float) -> None:
+        """The decision port's drain finishes its calls."""
 
 
 class EnvoyAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]
@@ -32,7 +84,7 @@ class EnvoyAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # type:
     def __init__(self, gate: RegistryGate) -> None:
         self.gate = gate
 
-    async def Check(
+    async def Check(  # noqa: N802 - the contract's name
         self,
         request: external_auth_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[object, object],
@@ -64,11 +116,6 @@ class EnvoyAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # type:
             forwarded_for=headers.get("x-forwarded-for"),
             secure=secure,
         )
-
-
-def add_envoy_authorization(server: grpc.aio.Server, gate: RegistryGate) -> None:
-    """Serve `envoy.service.auth.v3.Authorization` on `server`, answering from `gate`."""
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(EnvoyAuthorization(gate), server)
 
 
 def _headers(http: Any) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The nginx auth_request endpoint over real sockets: answers nginx can use, the catalog, and an
-HTTP/1.1 server that keeps connections, refuses garbage and survives it."""
+"""The nginx auth_request endpoint over real sockets: answers nginx can use, the catalog, and the
+HTTP/1.1 server under it keeping connections, refusing garbage and surviving it."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ from typing import Any
 import h11
 import pytest
 
+from dockgate_server.frontends.http import HttpServer
+from dockgate_server.frontends.nginx import ERROR_HEADER, UPSTREAM_HEADER, error_page, nginx_routes
 from dockgate_server.registry.gate import (
     CHECKS_HEADER,
     GateAnswer,
     GateConfig,
     GateRequest,
+    Network,
     RegistryGate,
     parse_networks,
 )
-from dockgate_server.registry.http import (
-    ERROR_HEADER,
-    UPSTREAM_HEADER,
-    HttpAuthEndpoint,
-    start_http_auth,
-)
-from tests.server.registry.test_envoy import call, check_request, headers_of
+from tests.server.frontends.test_envoy import call, check_request, headers_of
 from tests.server.registry.test_gate import (
     CHALLENGE,
     DIGEST,
@@ -57,17 +54,29 @@ class Reply:
         return found
 
 
+def endpoint(
+    gate: RegistryGate,
+    *,
+    trusted_proxies: tuple[Network, ...] | None = None,
+    idle_timeout: float = 60.0,
+    request_timeout: float = 10.0,
+) -> HttpServer:
+    """The nginx door's routes on the HTTP/1.1 server, as the door serves them (not started)."""
+    return HttpServer(
+        nginx_routes(gate, trusted_proxies=trusted_proxies),
+        "127.0.0.1",
+        0,
+        name="http auth",
+        error_page=error_page,
+        idle_timeout=idle_timeout,
+        request_timeout=request_timeout,
+    )
+
+
 def serve(gate: RegistryGate, scenario: Scenario, **options: Any) -> None:
     async def run() -> None:
-        if options:
-            endpoint = HttpAuthEndpoint(gate, "127.0.0.1", 0, **options)
-            await endpoint.start()
-        else:
-            endpoint = await start_http_auth(gate, "127.0.0.1", 0)
-        try:
-            await asyncio.wait_for(scenario(endpoint.port), 20)
-        finally:
-            await endpoint.close()
+        async with endpoint(gate, **options) as server:
+            await asyncio.wait_for(scenario(server.port), 20)
 
     asyncio.run(run())
 
@@ -483,18 +492,19 @@ def test_a_stalled_request_is_closed() -> None:
 
 def test_closing_ends_open_connections() -> None:
     async def run() -> None:
-        endpoint = await start_http_auth(make_gate(), "127.0.0.1", 0)
-        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        server = endpoint(make_gate())
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
-            reply = await ask(endpoint.port, "GET", "/v2/")
+            reply = await ask(server.port, "GET", "/v2/")
             assert reply.status == 200
-            await endpoint.close()
+            await server.close()
             assert await asyncio.wait_for(reader.read(), 5) == b""
         finally:
             writer.close()
             await writer.wait_closed()
         with pytest.raises(RuntimeError, match="not listening"):
-            _ = endpoint.port
+            _ = server.port
 
     asyncio.run(run())
 

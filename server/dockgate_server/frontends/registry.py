@@ -1,47 +1,78 @@
-"""The registry adapters as the server runs them: one gate per process, on the decision port
-(Envoy's ext_authz) and on an HTTP port (nginx's auth_request)."""
+"""The registry every registry door serves (its options and checks), and its gate over a runtime.
+
+Envoy's ext_authz, nginx's auth_request and the token server answer for one registry: a fixed
+account and Region (`--registry-account`, `--registry-region`), or a map from Host names
+(`--registry-host`). The Host header alone never chooses the account: a client can send any.
+"""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import grpc
-from envoy.service.auth.v3 import external_auth_pb2
-
-from dockgate_server.credentials.tokens import LoginVerifier
+from dockgate_server.credentials.login import Login
 from dockgate_server.engine.decision import Decision
 from dockgate_server.engine.request import RawContext
-from dockgate_server.engine.snapshot import Snapshot
-from dockgate_server.registry.envoy import EnvoyAuthorization
+from dockgate_server.frontends.door import Option, Runtime, Section, Unavailable
 from dockgate_server.registry.gate import (
     DecisionUnavailable,
     GateConfig,
     RegistryGate,
     parse_networks,
 )
-from dockgate_server.registry.http import HttpAuthEndpoint, start_http_auth
 from dockgate_server.registry.routes import Registry, host_key, registry_in
-from dockgate_server.service.interceptors import CallTracker, add_guarded_servicer
-from dockgate_server.service.state import DecisionState, StaleSnapshotError
 
 __all__ = [
-    "AdapterConfig",
-    "add_envoy",
+    "OPTIONS",
+    "RegistrySettings",
     "parse_registry_host",
     "parse_registry_hosts",
     "registry_gate",
-    "serve_http_auth",
-    "split_listen",
 ]
+
+OPTIONS = (
+    Option(
+        ("--registry-account",),
+        {
+            "metavar": "ACCOUNT",
+            "help": "the registry's account (with --registry-region): every call is for it, "
+            "whatever its Host header says",
+        },
+        Section.REGISTRY,
+    ),
+    Option(
+        ("--registry-host",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "HOST=ACCOUNT:REGION",
+            "help": "instead of --registry-account: the registry a Host name (port optional) "
+            "stands for; repeat; calls to any other host are refused",
+        },
+        Section.REGISTRY,
+    ),
+    Option(
+        ("--registry-region",),
+        {"metavar": "REGION", "help": "the registry's region (with --registry-account)"},
+        Section.REGISTRY,
+    ),
+    Option(
+        ("--trusted-proxy",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "CIDR",
+            "help": "a proxy address or network whose X-Forwarded-For is believed; repeat "
+            "(the HTTP endpoint also trusts loopback, where nginx runs)",
+        },
+        Section.REGISTRY,
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
-class AdapterConfig:
-    envoy: bool = False
-    """serve `envoy.service.auth.v3.Authorization/Check` on the decision port"""
-    http_listen: str | None = None
-    """HOST:PORT of the nginx `auth_request` endpoint; None: off"""
+class RegistrySettings:
     account: str | None = None
     region: str | None = None
     """the registry's account and Region: every call is for it, whatever its Host header says"""
@@ -51,14 +82,18 @@ class AdapterConfig:
     trusted_proxies: tuple[str, ...] = ()
     """addresses or networks allowed to say who the client is (X-Forwarded-For)"""
 
-    @property
-    def enabled(self) -> bool:
-        return self.envoy or self.http_listen is not None
+    @classmethod
+    def from_arguments(cls, arguments: argparse.Namespace) -> RegistrySettings:
+        return cls(
+            account=arguments.registry_account,
+            region=arguments.registry_region,
+            hosts=tuple(arguments.registry_host),
+            trusted_proxies=tuple(arguments.trusted_proxy),
+        )
 
-    def check(self) -> None:
-        """Raise ValueError for settings that cannot work, before anything listens."""
-        if self.http_listen is not None:
-            split_listen(self.http_listen)
+    def check(self, *, needed: bool) -> None:
+        """Raise ValueError for settings that cannot work, before anything listens; `needed`:
+        a registry door is enabled, so the registry must be named."""
         if (self.account is None) != (self.region is None):
             raise ValueError("--registry-account and --registry-region go together")
         if self.account is not None and self.region is not None:
@@ -70,7 +105,7 @@ class AdapterConfig:
             registry_in(self.account, self.region)  # validates both
         hosts = parse_registry_hosts(self.hosts)
         parse_networks(self.trusted_proxies)
-        if self.enabled and self.account is None and not hosts:
+        if needed and self.account is None and not hosts:
             # the Host header alone must never choose the account: a client can send any
             raise ValueError(
                 "the registry adapters need --registry-account and --registry-region, "
@@ -125,46 +160,31 @@ def parse_registry_hosts(texts: Iterable[str]) -> dict[str, Registry]:
     return hosts
 
 
-def registry_gate(config: AdapterConfig, state: DecisionState) -> RegistryGate:
-    """A gate deciding from this process's snapshot, on the server's clock."""
-    clock = state.clock
-
-    def fresh() -> Snapshot:
-        try:
-            return state.snapshot
-        except StaleSnapshotError as stale:  # past --max-staleness: 503, never old policy
-            raise DecisionUnavailable(stale.message) from None
+def registry_gate(settings: RegistrySettings, runtime: Runtime) -> RegistryGate:
+    """A gate deciding in `runtime`, on its clock; past `--max-staleness` it answers 503."""
 
     def decide(principal: str, action: str, resource: str, context: RawContext) -> Decision:
-        return state.cache.decide(fresh(), principal, action, resource, context, now=clock.now())
+        try:
+            return runtime.decide(principal, action, resource, context)
+        except Unavailable as stale:  # never old policy
+            raise DecisionUnavailable(str(stale)) from None
 
     def repositories() -> list[str]:
-        return list(fresh().repositories)
+        try:
+            return runtime.repositories()
+        except Unavailable as stale:
+            raise DecisionUnavailable(str(stale)) from None
+
+    def verify(password: str) -> Login:
+        try:
+            return runtime.verify_login(password)
+        except Unavailable as stale:
+            raise DecisionUnavailable(str(stale)) from None
 
     return RegistryGate(
-        LoginVerifier(lambda: fresh().credentials, clock.now),
+        verify,
         decide,
         repositories,
-        config.gate_config(),
-        clock.now,
+        settings.gate_config(),
+        runtime.clock.now,
     )
-
-
-def add_envoy(server: grpc.aio.Server, gate: RegistryGate, calls: CallTracker) -> None:
-    """Envoy's ext_authz beside the Authorizer, guarded and drained like it."""
-    service = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"]
-    add_guarded_servicer(server, service, EnvoyAuthorization(gate), calls)
-
-
-async def serve_http_auth(listen: str, gate: RegistryGate) -> HttpAuthEndpoint:
-    """The nginx endpoint on `HOST:PORT` (port 0: any free one), listening when this returns."""
-    host, port = split_listen(listen)
-    return await start_http_auth(gate, host, port)
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """`HOST:PORT` (`[::1]:PORT` for IPv6); raises ValueError naming the option."""
-    host, colon, port = listen.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"--http-auth-listen `{listen}`: expected HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
