@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-analysis bench-load bench-replicas clean
+.PHONY: help install packages proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-analysis bench-load bench-replicas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ readme: $(STAMP) ## run every README snippet in order on a fresh clone (READMEFL
 run: $(STAMP) ## serve decisions on 127.0.0.1:50051 (admin :50052, metrics :9464), sample fleet in .dockgate/
 	$(BIN)/dockgate serve --data-dir .dockgate
 
-test: lint typecheck unit readme ## everything CI runs: lint, type checks, the whole suite, the README
+packages: ## the Debian packages the tests need: installed as root, named otherwise (.ci/debian-packages)
+	.ci/debian-packages
+
+test: packages lint typecheck unit readme ## everything CI runs: packages, lint, type checks, the whole suite, the README
 
 check: test ## alias of test
 
