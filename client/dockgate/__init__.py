@@ -27,16 +27,29 @@ from dockgate._errors import (
     UnavailableError,
     WriteRefusedError,
 )
-from dockgate._model import Decision, Outcome, Reason, SimulationResult
+from dockgate._model import (
+    Access,
+    AccessChange,
+    AccessFinding,
+    ConditionalStatement,
+    Decision,
+    Outcome,
+    Reason,
+    SimulationResult,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Access",
+    "AccessChange",
     "AccessDeniedError",
+    "AccessFinding",
     "AdminClient",
     "AsyncClient",
     "AuthorizeItem",
     "Client",
+    "ConditionalStatement",
     "Credentials",
     "Decision",
     "DockgateError",

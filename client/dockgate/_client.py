@@ -1,4 +1,5 @@
-"""`Client` and `AsyncClient`: decisions over gRPC, with a default deadline and safe retries."""
+"""`Client` and `AsyncClient`: decisions and access questions over gRPC, with a default deadline
+and safe retries."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from typing import Any, TypeVar
 import grpc
 
 from dockgate._errors import DockgateError, InvalidRequestError, from_rpc_error
-from dockgate._model import Decision, SimulationResult
+from dockgate._model import AccessChange, AccessFinding, Decision, SimulationResult
 from dockgate._wire import (
     ContextInput,
     authorize_request,
+    change_from_wire,
     decision_from_wire,
+    finding_from_wire,
+    preview_request,
     simulate_request,
     simulation_from_wire,
 )
-from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
+from dockgate.v1 import analysis_pb2, analysis_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
 
 __all__ = ["AsyncClient", "AuthorizeItem", "Client", "Credentials"]
 
@@ -36,6 +40,13 @@ a call this client cancels raises no status)."""
 _RETRIED = frozenset(
     (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
 )
+ANALYSIS_TIMEOUT = 60.0
+"""Seconds a page of an access question may take by default: the first page is the whole
+analysis (about a second for what-can on a 10,000-repository fleet)."""
+_PAGE_SIZE = 1000
+_RESTARTS = 3
+"""Times a paged answer is asked again from its first page when the server no longer keeps it
+(its revision passed while the pages were read)."""
 _OVERLOAD_PAUSE = 4.0
 """An overloaded server is given longer backoffs than an unreachable one: retrying at once
 would add to its load."""
@@ -100,6 +111,28 @@ def _batch_results(
     return results
 
 
+Proposed = Mapping[str, Any] | str
+"""a bundle or a policy document: as data, or as JSON text"""
+
+
+def _who_request(action: str, repository: str, include_denied: bool) -> analysis_pb2.WhoCanRequest:
+    return analysis_pb2.WhoCanRequest(
+        action=action, repository=repository, include_denied=include_denied
+    )
+
+
+def _what_request(
+    principal: str, repository: str | None, include_denied: bool
+) -> analysis_pb2.WhatCanRequest:
+    return analysis_pb2.WhatCanRequest(
+        principal=principal, repository=repository or "", include_denied=include_denied
+    )
+
+
+def _expired(error: DockgateError) -> bool:
+    return error.reason == "PAGE_EXPIRED"
+
+
 def _backoff(attempt: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> float:
     jitter: float = 0.5 + random.random() / 2
     scale = _OVERLOAD_PAUSE if code is not grpc.StatusCode.UNAVAILABLE else 1.0
@@ -123,6 +156,7 @@ class Client:
             else grpc.insecure_channel(target)
         )
         self._stub = authorizer_pb2_grpc.AuthorizerStub(self._channel)
+        self._analyzer = analysis_pb2_grpc.AnalyzerStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -168,6 +202,66 @@ class Client:
             self._call(self._stub.Simulate, simulate_request(case), timeout)
         )
 
+    def who_can(
+        self,
+        action: str,
+        repository: str,
+        *,
+        include_denied: bool = False,
+        timeout: float | None = None,
+    ) -> list[AccessFinding]:
+        """Who may perform `action` on `repository` (an ARN, a name, or `*`), every page read."""
+        pages = self._pages(
+            self._analyzer.WhoCan, _who_request(action, repository, include_denied), timeout
+        )
+        return [finding_from_wire(found) for page in pages for found in page.findings]
+
+    def what_can(
+        self,
+        principal: str,
+        repository: str | None = None,
+        *,
+        include_denied: bool = False,
+        timeout: float | None = None,
+    ) -> list[AccessFinding]:
+        """What `principal` may do (on `repository`, an ARN or a name, when given)."""
+        pages = self._pages(
+            self._analyzer.WhatCan, _what_request(principal, repository, include_denied), timeout
+        )
+        return [finding_from_wire(found) for page in pages for found in page.findings]
+
+    def preview(
+        self,
+        *,
+        bundle: Proposed | None = None,
+        policy: Proposed | None = None,
+        kind: str | None = None,
+        target: str | None = None,
+        timeout: float | None = None,
+    ) -> list[AccessChange]:
+        """Every access a bundle, or a policy of `kind` attached to `target`, would change;
+        nothing is written. `ValueError` for neither or both."""
+        request = preview_request(bundle, policy, kind, target)
+        pages = self._pages(self._analyzer.Preview, request, timeout)
+        return [change_from_wire(change) for page in pages for change in page.changes]
+
+    def _pages(self, method: Callable[..., Any], request: Any, timeout: float | None) -> list[Any]:
+        restarts = 0
+        while True:
+            pages: list[Any] = []
+            request.page.CopyFrom(analysis_pb2.PageRequest(size=_PAGE_SIZE))
+            try:
+                while True:
+                    page = self._call(method, request, timeout or ANALYSIS_TIMEOUT)
+                    pages.append(page)
+                    if not page.next_page_token:
+                        return pages
+                    request.page.token = page.next_page_token
+            except DockgateError as error:
+                if not _expired(error) or restarts >= _RESTARTS:
+                    raise
+                restarts += 1
+
     def _call(self, method: Callable[..., T], request: object, timeout: float | None) -> T:
         deadline = time.monotonic() + (timeout or self.timeout)
         attempt = 0
@@ -202,6 +296,7 @@ class AsyncClient:
             else grpc.aio.insecure_channel(target)
         )
         self._stub = authorizer_pb2_grpc.AuthorizerStub(self._channel)
+        self._analyzer = analysis_pb2_grpc.AnalyzerStub(self._channel)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -251,6 +346,64 @@ class AsyncClient:
         return simulation_from_wire(
             await self._call(self._stub.Simulate, simulate_request(case), timeout)
         )
+
+    async def who_can(
+        self,
+        action: str,
+        repository: str,
+        *,
+        include_denied: bool = False,
+        timeout: float | None = None,
+    ) -> list[AccessFinding]:
+        pages = await self._pages(
+            self._analyzer.WhoCan, _who_request(action, repository, include_denied), timeout
+        )
+        return [finding_from_wire(found) for page in pages for found in page.findings]
+
+    async def what_can(
+        self,
+        principal: str,
+        repository: str | None = None,
+        *,
+        include_denied: bool = False,
+        timeout: float | None = None,
+    ) -> list[AccessFinding]:
+        pages = await self._pages(
+            self._analyzer.WhatCan, _what_request(principal, repository, include_denied), timeout
+        )
+        return [finding_from_wire(found) for page in pages for found in page.findings]
+
+    async def preview(
+        self,
+        *,
+        bundle: Proposed | None = None,
+        policy: Proposed | None = None,
+        kind: str | None = None,
+        target: str | None = None,
+        timeout: float | None = None,
+    ) -> list[AccessChange]:
+        request = preview_request(bundle, policy, kind, target)
+        pages = await self._pages(self._analyzer.Preview, request, timeout)
+        return [change_from_wire(change) for page in pages for change in page.changes]
+
+    async def _pages(
+        self, method: Callable[..., Awaitable[Any]], request: Any, timeout: float | None
+    ) -> list[Any]:
+        restarts = 0
+        while True:
+            pages: list[Any] = []
+            request.page.CopyFrom(analysis_pb2.PageRequest(size=_PAGE_SIZE))
+            try:
+                while True:
+                    page = await self._call(method, request, timeout or ANALYSIS_TIMEOUT)
+                    pages.append(page)
+                    if not page.next_page_token:
+                        return pages
+                    request.page.token = page.next_page_token
+            except DockgateError as error:
+                if not _expired(error) or restarts >= _RESTARTS:
+                    raise
+                restarts += 1
 
     async def _call(
         self, method: Callable[..., Awaitable[T]], request: object, timeout: float | None

@@ -6,13 +6,25 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dockgate._model import Decision, Outcome, Reason, SimulationResult
-from dockgate.v1 import authorizer_pb2
+from dockgate._model import (
+    Access,
+    AccessChange,
+    AccessFinding,
+    ConditionalStatement,
+    Decision,
+    Outcome,
+    Reason,
+    SimulationResult,
+)
+from dockgate.v1 import analysis_pb2, authorizer_pb2
 
 __all__ = [
     "ContextInput",
     "authorize_request",
+    "change_from_wire",
     "decision_from_wire",
+    "finding_from_wire",
+    "preview_request",
     "simulate_request",
     "simulation_from_wire",
 ]
@@ -121,3 +133,94 @@ def _text(document: Any) -> str:
     """A policy as JSON text. A string is encoded too: a case whose policy is a string must stay a
     case whose policy is a string (which the server rejects), not become the policy it spells."""
     return json.dumps(document)
+
+
+_ACCESS: dict[int, Access] = {
+    analysis_pb2.ACCESS_ALLOWED: Access.ALLOWED,
+    analysis_pb2.ACCESS_CONDITIONAL: Access.CONDITIONAL,
+    analysis_pb2.ACCESS_IMPLICITLY_DENIED: Access.IMPLICITLY_DENIED,
+    analysis_pb2.ACCESS_EXPLICITLY_DENIED: Access.EXPLICITLY_DENIED,
+}
+
+
+def _access(value: int) -> Access:
+    # never read an unknown access as a grant
+    return _ACCESS.get(value, Access.IMPLICITLY_DENIED)
+
+
+def _conditions(
+    statements: Sequence[analysis_pb2.ConditionalStatement],
+) -> tuple[ConditionalStatement, ...]:
+    found = []
+    for statement in statements:
+        block: dict[str, dict[str, tuple[str, ...]]] = {}
+        for clause in statement.condition:
+            block.setdefault(clause.operator, {})[clause.key] = tuple(clause.values)
+        found.append(
+            ConditionalStatement(
+                statement.policy,
+                statement.statement,
+                statement.sid if statement.HasField("sid") else None,
+                statement.effect,
+                block,
+                tuple(statement.keys),
+            )
+        )
+    return tuple(found)
+
+
+def finding_from_wire(message: analysis_pb2.AccessFinding) -> AccessFinding:
+    example: dict[str, str | tuple[str, ...]] | None = None
+    if message.has_example:
+        example = {
+            entry.key: tuple(entry.values) if entry.list else (entry.values or [""])[0]
+            for entry in message.example
+        }
+    return AccessFinding(
+        message.principal,
+        message.type,
+        message.action,
+        message.repository,
+        _access(message.access),
+        message.revision,
+        reasons_from_wire(message.reasons),
+        _conditions(message.conditions),
+        example,
+        message.decided,
+    )
+
+
+def change_from_wire(message: analysis_pb2.AccessChange) -> AccessChange:
+    return AccessChange(
+        message.principal,
+        message.type,
+        message.action,
+        message.repository,
+        _access(message.before),
+        _access(message.after),
+        message.new_access,
+        message.revision,
+        reasons_from_wire(message.reasons),
+        _conditions(message.conditions),
+        message.decided,
+    )
+
+
+def preview_request(
+    bundle: Mapping[str, Any] | str | None,
+    policy: Mapping[str, Any] | str | None,
+    kind: str | None,
+    target: str | None,
+) -> analysis_pb2.PreviewRequest:
+    """A bundle, or a policy with its kind and target; as JSON text when given as data."""
+    if (bundle is None) == (policy is None):
+        raise ValueError("give a bundle or a policy, not both")
+    if bundle is not None:
+        text = bundle if isinstance(bundle, str) else json.dumps(bundle)
+        return analysis_pb2.PreviewRequest(bundle=text)
+    if kind is None or target is None:
+        raise ValueError("a policy needs its kind and target")
+    document = policy if isinstance(policy, str) else json.dumps(policy)
+    return analysis_pb2.PreviewRequest(
+        policy=analysis_pb2.ProposedPolicy(document=document, kind=kind, target=target)
+    )

@@ -1,10 +1,11 @@
 """`dockgate who-can`, `what-can` and `preview`: access analysis, one JSON line a result.
 
-Each command reads the store (it must exist: none is created) and answers from a snapshot of it;
+Each command reads the store (it must exist: none is created) and answers from a snapshot of it,
+or asks a running server (`--server HOST:PORT`, `dockgate.v1.Analyzer`) and prints the same lines;
 `preview` writes nothing. Exit codes: 0 answered (also when nothing is found); 1 `preview
---fail-on-new-access` found new access; 2 a mistake in what was asked (one `dockgate: ...` line
-on standard error). Where the answers come from is a `Source`: the store here; a running server
-can stand behind the same commands.
+--fail-on-new-access` found new access; 2 a mistake in what was asked, or a server that refused or
+could not be reached (one `dockgate: ...` line on standard error). Where the answers come from is
+a `Source`: the store, or the server.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dockgate_server.analysis import (
     BundleProposal,
@@ -27,12 +28,19 @@ from dockgate_server.analysis import (
     what_can,
     who_can,
 )
+from dockgate_server.channels import (
+    ChannelFactory,
+    add_tls_arguments,
+    channel_factory,
+    tls_from_arguments,
+)
 from dockgate_server.engine.build import build_snapshot
 from dockgate_server.engine.request import RequestError
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.findings import PolicyError
 from dockgate_server.policy.model import PolicyKind
 from dockgate_server.policy.parse import load_json
+from dockgate_server.remote import RemoteError, remote_preview, remote_what_can, remote_who_can
 from dockgate_server.store.bundle import bundle_to_fleet
 from dockgate_server.store.model import Fleet
 from dockgate_server.store.port import MissingStoreError, StoreError, open_store
@@ -63,6 +71,18 @@ def add_analysis_commands(
         "the store: a SQLite path or `sqlite:///PATH`, or `postgresql://USER@HOST:PORT/DB` "
         "(default: $DOCKGATE_STORE or the data directory's store); it must exist"
     )
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--store", default=None, help=store_help)
+        source.add_argument(
+            "--server",
+            metavar="HOST:PORT",
+            help="ask a running server's decision port instead of reading a store",
+        )
+        add_tls_arguments(parser)
+        parser.set_defaults(addresses=(("server", "--server", False),))
+
     who = commands.add_parser(
         "who-can",
         help="list who may perform an action on a repository",
@@ -72,7 +92,7 @@ def add_analysis_commands(
         "policy to principals the store does not list (`*`, an account, an unknown ARN: "
         '`"decided": false`). Exits 0, or 2 on a usage error.',
     )
-    who.add_argument("--store", default=None, help=store_help)
+    where(who)
     who.add_argument("--action", required=True, help="`service:Action`, e.g. ecr:PutImage")
     who.add_argument(
         "--repository",
@@ -91,7 +111,7 @@ def add_analysis_commands(
         "principal is allowed, always or in some request contexts; `*` for the actions "
         "without a repository. Exits 0, or 2 on a usage error.",
     )
-    what.add_argument("--store", default=None, help=store_help)
+    where(what)
     what.add_argument("--principal", required=True, help="the principal's ARN or service name")
     what.add_argument(
         "--repository", metavar="NAME_OR_ARN", help="only this repository (its ARN or name)"
@@ -107,7 +127,7 @@ def add_analysis_commands(
         "conditional after; or conditional before, allowed after). Exits 0; 1 under "
         "--fail-on-new-access when any change is new access; 2 on a usage error.",
     )
-    change.add_argument("--store", default=None, help=store_help)
+    where(change)
     proposed = change.add_mutually_exclusive_group(required=True)
     proposed.add_argument(
         "--bundle", metavar="FILE", help="a bundle, merged as `dockgate import` would"
@@ -137,6 +157,20 @@ def _denied_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Given:
+    """A proposal as given: a bundle, or a policy with its kind and target (and the files)."""
+
+    file: str
+    document: Any
+    kind: str | None = None
+    target: str | None = None
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.kind is None
+
+
 class Source(Protocol):
     """Where the answers come from."""
 
@@ -150,7 +184,7 @@ class Source(Protocol):
         self, principal: str, repository: str | None, include_denied: bool
     ) -> list[dict[str, object]]: ...
 
-    def preview(self, proposal: Proposal) -> list[dict[str, object]]: ...
+    def preview(self, given: Given) -> list[dict[str, object]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +209,50 @@ class StoreSource:
         found = what_can(self.snapshot, principal, repository, include_denied=include_denied)
         return [finding.to_json() for finding in found]
 
-    def preview(self, proposal: Proposal) -> list[dict[str, object]]:
-        return [change.to_json() for change in preview(self.snapshot, self.fleet, proposal)]
+    def preview(self, given: Given) -> list[dict[str, object]]:
+        proposal = _proposal(given)
+        try:
+            changes = preview(self.snapshot, self.fleet, proposal)
+        except PolicyError as problem:
+            raise _UsageError(f"--policy `{given.file}`: {problem}") from None
+        except ProposalError as problem:
+            option = "--bundle" if given.is_bundle else "--attach-to"
+            raise _UsageError(f"{option}: {problem}") from None
+        return [change.to_json() for change in changes]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSource:
+    """The answers of a running server (`dockgate.v1.Analyzer` on its decision port), printed as
+    a store's are; the server resolves repository names against its own store."""
+
+    address: str
+    connect: ChannelFactory
+
+    def repository(self, given: str, option: str) -> str:
+        return given
+
+    def who_can(
+        self, action: str, repository: str, include_denied: bool
+    ) -> list[dict[str, object]]:
+        return remote_who_can(
+            self.address, action, repository, include_denied, connect=self.connect
+        )
+
+    def what_can(
+        self, principal: str, repository: str | None, include_denied: bool
+    ) -> list[dict[str, object]]:
+        return remote_what_can(
+            self.address, principal, repository, include_denied, connect=self.connect
+        )
+
+    def preview(self, given: Given) -> list[dict[str, object]]:
+        text = json.dumps(given.document)
+        if given.is_bundle:
+            return remote_preview(self.address, bundle=text, connect=self.connect)
+        assert given.kind is not None and given.target is not None
+        policy = (text, given.kind, given.target)
+        return remote_preview(self.address, policy=policy, connect=self.connect)
 
 
 @contextmanager
@@ -201,8 +277,14 @@ def _run(store_path: StorePath, command: Command) -> Callable[[argparse.Namespac
     def run(arguments: argparse.Namespace) -> int:
         try:
             _check_arguments(arguments)
-            with _store_source(store_path(arguments)) as source:
-                return command(arguments, source)
+            if arguments.server:
+                source = _server_source(arguments)
+                try:
+                    return command(arguments, source)
+                except RemoteError as problem:
+                    raise _UsageError(_remote_message(problem, arguments)) from None
+            with _store_source(store_path(arguments)) as local:
+                return command(arguments, local)
         except _UsageError as problem:
             return _fail(str(problem))
         except StoreError as problem:
@@ -211,6 +293,36 @@ def _run(store_path: StorePath, command: Command) -> Callable[[argparse.Namespac
             return _fail(f"invalid request: {problem}")
 
     return run
+
+
+def _server_source(arguments: argparse.Namespace) -> ServerSource:
+    try:
+        tls = tls_from_arguments(arguments)
+    except ValueError as problem:
+        raise _UsageError(str(problem)) from None
+    return ServerSource(arguments.server, channel_factory(tls))
+
+
+_REQUEST_FIELDS = frozenset({"action", "principal", "request"})
+
+
+def _remote_message(problem: RemoteError, arguments: argparse.Namespace) -> str:
+    """A refusal said as the same mistake against a store is; anything else as the server
+    said it, with its status."""
+    field = problem.field
+    bare = problem.details.removeprefix(f"`{field}`: ") if field else problem.details
+    options = {
+        "repository": "--repository",
+        "policy.target": "--attach-to",
+        "policy.document": f"--policy `{getattr(arguments, 'policy', None)}`",
+        "bundle": f"--bundle `{getattr(arguments, 'bundle', None)}`",
+    }
+    if field in _REQUEST_FIELDS and problem.reason.startswith("INVALID_"):
+        return f"invalid request: {bare}"
+    option = options.get(field)
+    if option is None:
+        return str(problem)
+    return f"{option} {bare}" if bare.startswith("`") else f"{option}: {bare}"
 
 
 def _check_arguments(arguments: argparse.Namespace) -> None:
@@ -241,33 +353,32 @@ def _what_can(arguments: argparse.Namespace, source: Source) -> int:
 
 
 def _preview(arguments: argparse.Namespace, source: Source) -> int:
-    proposal = _proposal(arguments, source)
-    try:
-        changes = source.preview(proposal)
-    except PolicyError as problem:
-        raise _UsageError(f"--policy `{arguments.policy}`: {problem}") from None
-    except ProposalError as problem:
-        option = "--attach-to" if arguments.policy is not None else "--bundle"
-        raise _UsageError(f"{option}: {problem}") from None
+    changes = source.preview(_given(arguments, source))
     _print(changes)
     new = sum(1 for change in changes if change["newAccess"])
     return 1 if arguments.fail_on_new_access and new else 0
 
 
-def _proposal(arguments: argparse.Namespace, source: Source) -> Proposal:
+def _given(arguments: argparse.Namespace, source: Source) -> Given:
     if arguments.bundle is not None:
-        try:
-            return BundleProposal(bundle_to_fleet(_read_json(arguments.bundle, "--bundle")))
-        except StoreError as problem:  # a bundle not in the format
-            raise _UsageError(f"--bundle `{arguments.bundle}`: {problem}") from None
-    kind = _KINDS[arguments.kind]
+        return Given(arguments.bundle, _read_json(arguments.bundle, "--bundle"))
     target = arguments.attach_to
-    if kind is PolicyKind.REPOSITORY:
+    if _KINDS[arguments.kind] is PolicyKind.REPOSITORY:
         target = source.repository(target, "--attach-to")
     document = _read_json(arguments.policy, "--policy")
     if not isinstance(document, dict):
         raise _UsageError(f"--policy `{arguments.policy}`: a policy is a JSON object")
-    return PolicyProposal(document, kind, target)
+    return Given(arguments.policy, document, arguments.kind, target)
+
+
+def _proposal(given: Given) -> Proposal:
+    if given.is_bundle:
+        try:
+            return BundleProposal(bundle_to_fleet(given.document))
+        except StoreError as problem:  # a bundle not in the format
+            raise _UsageError(f"--bundle `{given.file}`: {problem}") from None
+    assert given.kind is not None and given.target is not None
+    return PolicyProposal(given.document, _KINDS[given.kind], given.target)
 
 
 def _read_json(name: str, option: str) -> object:

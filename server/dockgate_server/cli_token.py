@@ -4,8 +4,9 @@ the store, and the `auth: token` section a registry needs to trust them.
 `token-key rotate` makes a new key (the previous one keeps verifying, and stays in the bundle,
 for the grace period); `token-key certificates` prints the PEM bundle (`rootcertbundle`);
 `token-key jwks` the JWKS document; `token-config` the registry's YAML (once the store has a
-key), and with `--write` the bundle file (mode 0644: certificates are public). Private keys never
-leave the store. Every command but `rotate` only reads, and none creates a store.
+key) for the token options `dockgate serve` runs with, and with `--write` the bundle file (mode
+0644: certificates are public). Private keys never leave the store. Every command but `rotate`
+only reads, and none creates a store.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from dockgate_server.addresses import parse_address
 from dockgate_server.engine.sessions import format_time
+from dockgate_server.registry.token.issue import DEFAULT_ISSUER, TOKEN_PATH
 from dockgate_server.registry.token.keys import (
     ALGORITHMS,
     KEY_GRACE,
@@ -29,7 +32,6 @@ from dockgate_server.store.port import FleetStore, MissingStoreError, StoreError
 
 __all__ = ["DEFAULT_BUNDLE", "DEFAULT_ISSUER", "add_token_commands"]
 
-DEFAULT_ISSUER = "dockgate"
 DEFAULT_BUNDLE = "/etc/docker/registry/dockgate-token.pem"
 """beside Debian's `/etc/docker/registry/config.yml`"""
 
@@ -94,15 +96,33 @@ def add_token_commands(
         help="print a registry's `auth: token` configuration for Dockgate's token server",
         description="Print the `auth: token` section of a docker-registry configuration that "
         "trusts the tokens Dockgate issues; with --write, also write the certificate bundle "
-        "it names (mode 0644).",
+        "it names (mode 0644). Give it the token options `dockgate serve` runs with "
+        "(--token-listen, --token-service, --token-issuer), or the realm as clients reach it "
+        "(--realm, e.g. behind a proxy).",
     )
     _store_argument(config, default_store)
-    config.add_argument(
-        "--realm", required=True, metavar="URL", help="where clients ask for tokens"
+    realm = config.add_mutually_exclusive_group(required=True)
+    realm.add_argument("--realm", metavar="URL", help="where clients ask for tokens")
+    realm.add_argument(
+        "--token-listen",
+        metavar="HOST:PORT",
+        help="the server's --token-listen: the realm is http://HOST:PORT/token",
     )
-    config.add_argument("--service", required=True, help="the tokens' audience (`aud`)")
     config.add_argument(
-        "--issuer", default=DEFAULT_ISSUER, help="the tokens' issuer (`iss`, default: %(default)s)"
+        "--service",
+        "--token-service",
+        dest="service",
+        required=True,
+        metavar="NAME",
+        help="the tokens' audience (`aud`): the server's --token-service",
+    )
+    config.add_argument(
+        "--issuer",
+        "--token-issuer",
+        dest="issuer",
+        default=DEFAULT_ISSUER,
+        metavar="NAME",
+        help="the tokens' issuer (`iss`): the server's --token-issuer (default: %(default)s)",
     )
     config.add_argument(
         "--certificate-path",
@@ -173,6 +193,11 @@ def _jwks(arguments: argparse.Namespace) -> int:
 
 def _token_config(arguments: argparse.Namespace) -> int:
     path = Path(arguments.certificate_path)
+    if arguments.token_listen is not None:
+        try:
+            arguments.realm = _realm_of(arguments.token_listen)
+        except ValueError as problem:
+            return _fail(str(problem))
     for option, value in (
         ("--realm", arguments.realm),
         ("--service", arguments.service),
@@ -199,6 +224,18 @@ def _token_config(arguments: argparse.Namespace) -> int:
         f'    rootcertbundle: "{path}"'
     )
     return 0
+
+
+def _realm_of(listen: str) -> str:
+    """`http://HOST:PORT/token` for the server's `--token-listen HOST:PORT`: an address clients
+    can reach, so neither a wildcard host nor port 0. Raises ValueError naming the option."""
+    address = parse_address(listen, "--token-listen")
+    if address.host in ("0.0.0.0", "::"):
+        raise ValueError(
+            f"--token-listen `{listen}`: clients cannot reach a wildcard address: give the "
+            "realm they reach with --realm"
+        )
+    return f"http://{address.target}{TOKEN_PATH}"
 
 
 # -- plumbing ---------------------------------------------------------------------------------

@@ -7,16 +7,34 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
 
-from dockgate.v1 import admin_pb2, admin_pb2_grpc, authorizer_pb2, authorizer_pb2_grpc
+from dockgate.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    analysis_pb2,
+    analysis_pb2_grpc,
+    authorizer_pb2,
+    authorizer_pb2_grpc,
+)
 from dockgate_server.channels import ChannelFactory
 from dockgate_server.policy.parse import load_json
 
-__all__ = ["RemoteError", "remote_check", "remote_export", "remote_import", "remote_simulate"]
+__all__ = [
+    "RemoteError",
+    "remote_check",
+    "remote_export",
+    "remote_import",
+    "remote_preview",
+    "remote_simulate",
+    "remote_what_can",
+    "remote_who_can",
+]
 
 _TIMEOUT = 30.0
 _CHUNK_BYTES = 1024 * 1024
@@ -28,8 +46,30 @@ _OUTCOMES = {
 }
 
 
+_ANALYSIS_TIMEOUT = 120.0
+"""seconds a page of an access question may take: the first page is the whole analysis"""
+_PAGE_SIZE = 1000
+_RESTARTS = 3
+"""times a paged answer is asked again from its first page once the server no longer keeps it"""
+_ACCESS = {
+    analysis_pb2.ACCESS_ALLOWED: "Allowed",
+    analysis_pb2.ACCESS_CONDITIONAL: "Conditional",
+    analysis_pb2.ACCESS_IMPLICITLY_DENIED: "ImplicitlyDenied",
+    analysis_pb2.ACCESS_EXPLICITLY_DENIED: "ExplicitlyDenied",
+}
+
+
 class RemoteError(Exception):
-    """A call the server refused, or a server that could not be reached."""
+    """A call the server refused, or a server that could not be reached. `details` is the
+    server's message; `reason` and `field` come from its ErrorInfo, when it sent one."""
+
+    def __init__(
+        self, message: str, *, details: str = "", reason: str = "", field: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.details = details or message
+        self.reason = reason
+        self.field = field
 
 
 def remote_check(
@@ -169,7 +209,146 @@ def _call(method: Any, request: object, *, admin: bool = False) -> Any:
 def _remote_error(error: grpc.RpcError) -> RemoteError:
     code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
     details = error.details() if isinstance(error, grpc.Call) else str(error)
-    return RemoteError(f"{code}: {details}")
+    reason = field = ""
+    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    details_found: list[Any] = list(status.details) if status is not None else []
+    for detail in details_found:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            reason, field = info.reason, info.metadata.get("field", "")
+    return RemoteError(f"{code}: {details}", details=details or "", reason=reason, field=field)
+
+
+# -- access analysis ---------------------------------------------------------------------------
+
+
+def remote_who_can(
+    address: str,
+    action: str,
+    repository: str,
+    include_denied: bool,
+    *,
+    connect: ChannelFactory = grpc.insecure_channel,
+) -> list[dict[str, object]]:
+    """What `dockgate who-can` prints, a JSON object a finding, every page read."""
+    request = analysis_pb2.WhoCanRequest(
+        action=action, repository=repository, include_denied=include_denied
+    )
+    with connect(address) as channel:
+        pages = _pages(analysis_pb2_grpc.AnalyzerStub(channel).WhoCan, request)
+    return [_finding(found) for page in pages for found in page.findings]
+
+
+def remote_what_can(
+    address: str,
+    principal: str,
+    repository: str | None,
+    include_denied: bool,
+    *,
+    connect: ChannelFactory = grpc.insecure_channel,
+) -> list[dict[str, object]]:
+    request = analysis_pb2.WhatCanRequest(
+        principal=principal, repository=repository or "", include_denied=include_denied
+    )
+    with connect(address) as channel:
+        pages = _pages(analysis_pb2_grpc.AnalyzerStub(channel).WhatCan, request)
+    return [_finding(found) for page in pages for found in page.findings]
+
+
+def remote_preview(
+    address: str,
+    *,
+    bundle: str | None = None,
+    policy: tuple[str, str, str] | None = None,
+    connect: ChannelFactory = grpc.insecure_channel,
+) -> list[dict[str, object]]:
+    """A bundle's JSON text, or a policy as (document text, kind, target)."""
+    if policy is not None:
+        document, kind, target = policy
+        request = analysis_pb2.PreviewRequest(
+            policy=analysis_pb2.ProposedPolicy(document=document, kind=kind, target=target)
+        )
+    else:
+        request = analysis_pb2.PreviewRequest(bundle=bundle or "")
+    with connect(address) as channel:
+        pages = _pages(analysis_pb2_grpc.AnalyzerStub(channel).Preview, request)
+    return [_change(change) for page in pages for change in page.changes]
+
+
+def _pages(method: Callable[..., Any], request: Any) -> list[Any]:
+    restarts = 0
+    while True:
+        pages: list[Any] = []
+        request.page.CopyFrom(analysis_pb2.PageRequest(size=_PAGE_SIZE))
+        try:
+            while True:
+                page = method(request, timeout=_ANALYSIS_TIMEOUT)
+                pages.append(page)
+                if not page.next_page_token:
+                    return pages
+                request.page.token = page.next_page_token
+        except grpc.RpcError as error:
+            failure = _remote_error(error)
+            if failure.reason != "PAGE_EXPIRED" or restarts >= _RESTARTS:
+                raise failure from None
+            restarts += 1
+
+
+def _finding(message: analysis_pb2.AccessFinding) -> dict[str, object]:
+    """As `analysis.Finding.to_json` spells it."""
+    result: dict[str, object] = {
+        "principal": message.principal,
+        "type": message.type,
+        "action": message.action,
+        "repository": message.repository,
+        # never read an unknown access as a grant
+        "access": _ACCESS.get(message.access, "ImplicitlyDenied"),
+        "revision": message.revision,
+        "reasons": [_reason(r) for r in message.reasons],
+    }
+    if not message.decided:
+        result["decided"] = False
+    if message.conditions:
+        result["conditions"] = [_conditional(c) for c in message.conditions]
+    if message.has_example:
+        result["example"] = {
+            entry.key: list(entry.values) if entry.list else (list(entry.values) or [""])[0]
+            for entry in message.example
+        }
+    return result
+
+
+def _change(message: analysis_pb2.AccessChange) -> dict[str, object]:
+    """As `analysis.AccessChange.to_json` spells it."""
+    result: dict[str, object] = {
+        "principal": message.principal,
+        "type": message.type,
+        "action": message.action,
+        "repository": message.repository,
+        "before": _ACCESS.get(message.before, "ImplicitlyDenied"),
+        "after": _ACCESS.get(message.after, "ImplicitlyDenied"),
+        "newAccess": message.new_access,
+        "revision": message.revision,
+        "reasons": [_reason(r) for r in message.reasons],
+    }
+    if not message.decided:
+        result["decided"] = False
+    if message.conditions:
+        result["conditions"] = [_conditional(c) for c in message.conditions]
+    return result
+
+
+def _conditional(message: analysis_pb2.ConditionalStatement) -> dict[str, object]:
+    result: dict[str, object] = {"policy": message.policy, "statement": message.statement}
+    if message.HasField("sid"):
+        result["sid"] = message.sid
+    result["effect"] = message.effect
+    block: dict[str, dict[str, list[str]]] = {}
+    for clause in message.condition:
+        block.setdefault(clause.operator, {})[clause.key] = list(clause.values)
+    result["condition"] = block
+    result["keys"] = list(message.keys)
+    return result
 
 
 def _reason(reason: authorizer_pb2.Reason) -> dict[str, object]:

@@ -40,11 +40,15 @@ RESOURCE = "arn:aws:ecr:us-east-1:111122223333:repository/team-a/app"
 
 def test_all_is_pinned() -> None:
     assert dockgate.__all__ == [
+        "Access",
+        "AccessChange",
         "AccessDeniedError",
+        "AccessFinding",
         "AdminClient",
         "AsyncClient",
         "AuthorizeItem",
         "Client",
+        "ConditionalStatement",
         "Credentials",
         "Decision",
         "DockgateError",

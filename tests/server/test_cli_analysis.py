@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.server.analysis.sample import (
     document,
     sample_fleet,
 )
+from tests.server.service.conftest import RunningServer, start_server
 
 
 @pytest.fixture
@@ -216,3 +218,106 @@ def test_a_missing_store_is_refused_and_not_created(
     assert err.startswith(f"dockgate: store `{missing}` does not exist")
     assert not missing.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the same questions of a running server (`--server`) ----------------------------------------
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "bundle.json"
+PUSHER = "arn:aws:iam::111122223333:user/ci/pusher"
+PARTNER_CI = "arn:aws:iam::444455556666:role/partner-ci"
+READER = "arn:aws:iam::111122223333:user/reader"
+TEAM_B = "arn:aws:ecr:us-east-1:111122223333:repository/team-b/*"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server on the sample fleet (examples/bundle.json); its store is read by `--store` too."""
+    running = start_server(tmp_path_factory.mktemp("analysis"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def both(
+    argv: list[str], served: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """(exit code, standard output, standard error) with `--store`, then with `--server`."""
+    answers = []
+    store = str(served.data_dir / "store.sqlite3")
+    for where in (["--store", store], ["--server", served.decision]):
+        code = main([*argv, *where])
+        captured = capsys.readouterr()
+        answers.append((code, captured.out, captured.err))
+    return answers[0], answers[1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["who-can", "--action", "ecr:PutImage", "--repository", "team-a/app"],
+        ["who-can", "--action", "ecr:BatchGetImage", "--repository", "team-a/app"],
+        ["who-can", "--action", "ecr:GetAuthorizationToken", "--repository", "*"],
+        ["who-can", "--action", "ecr:PutImage", "--repository", "team-a/app", "--include-denied"],
+        ["what-can", "--principal", PARTNER_CI],
+        ["what-can", "--principal", PUSHER, "--repository", "team-a/app", "--include-denied"],
+        ["what-can", "--principal", READER],
+    ],
+)
+def test_a_server_prints_the_lines_the_store_does(
+    argv: list[str], served: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local, remote = both(argv, served, capsys)
+    assert local[0] == 0 and local[1] and local[2] == ""
+    assert remote == local
+
+
+def test_a_preview_of_a_server_prints_the_lines_the_store_does(
+    served: RunningServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    office = {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}
+    policy = write(tmp_path, "push.json", document(allow("ecr:PutImage", TEAM_B, Condition=office)))
+    argv = ["preview", "--policy", policy, "--kind", "identity", "--attach-to", PUSHER]
+    local, remote = both([*argv, "--fail-on-new-access"], served, capsys)
+    assert local[0] == 1 and '"newAccess": true' in local[1]
+    assert remote == local
+    bundle = json.loads(EXAMPLES.read_text())
+    app = bundle["accounts"]["111122223333"]["repositories"][0]
+    del app["policyText"]  # the partner's pull grant goes: access taken away, none new
+    local, remote = both(["preview", "--bundle", write(tmp_path, "b.json", bundle)], served, capsys)
+    assert local[0] == 0 and '"before": "Allowed"' in local[1]
+    assert remote == local
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["who-can", "--action", "ecr:PutImage", "--repository", "no/such"],
+        ["who-can", "--action", "PutImage", "--repository", "team-a/app"],
+        ["what-can", "--principal", "nobody"],
+        ["what-can", "--principal", READER, "--repository", "*"],
+        ["preview", "--policy", "POLICY", "--kind", "repository", "--attach-to", "no/such"],
+        ["preview", "--policy", "POLICY", "--kind", "identity", "--attach-to", READER + "x"],
+        ["preview", "--policy", "BAD", "--kind", "identity", "--attach-to", READER],
+    ],
+)
+def test_a_server_refuses_as_the_store_does(
+    argv: list[str], served: RunningServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "POLICY": write(tmp_path, "p.json", document(allow("ecr:*"))),
+        "BAD": write(tmp_path, "bad.json", {"Statement": [{"Effect": "Permit"}]}),
+    }
+    local, remote = both([files.get(a, a) for a in argv], served, capsys)
+    assert local[0] == 2 and local[1] == "" and local[2].startswith("dockgate: ")
+    assert local[2].count("\n") == 1
+    assert remote == local
+
+
+def test_an_unreachable_server_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["who-can", "--server", "127.0.0.1:1", "--action", "ecr:PutImage", "--repository", APP]
+    code, lines, err = run(argv, capsys)
+    assert (code, lines) == (2, [])
+    assert err.startswith("dockgate: UNAVAILABLE: ") and err.count("\n") == 1

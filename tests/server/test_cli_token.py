@@ -206,3 +206,54 @@ def test_a_negative_grace_is_refused(store: str, capsys: pytest.CaptureFixture[s
     code, _, err = run(capsys, "token-key", "rotate", "--store", store, "--grace", "-1")
     assert code == 2 and err.startswith("dockgate: --grace `-1.0`")
     assert open_store(store).token_keys() == []
+
+
+def test_token_config_takes_the_servers_token_options(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The options `dockgate serve` runs the token door with give the same section."""
+    run(capsys, "token-key", "rotate", "--store", store)
+    argv = ["token-config", "--store", store, "--token-service", "dockgate-registry"]
+    code, out, err = run(
+        capsys, *argv, "--token-listen", "127.0.0.1:5001", "--token-issuer", "corp"
+    )
+    assert code == 0 and err == ""
+    assert out.splitlines()[2:5] == [
+        '    realm: "http://127.0.0.1:5001/token"',
+        '    service: "dockgate-registry"',
+        '    issuer: "corp"',
+    ]
+    code, out, _ = run(capsys, *argv, "--token-listen", "[::1]:5001")
+    assert code == 0 and '    realm: "http://[::1]:5001/token"\n' in out
+
+
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        (
+            "0.0.0.0:5001",
+            "--token-listen `0.0.0.0:5001`: clients cannot reach a wildcard address: give the "
+            "realm they reach with --realm",
+        ),
+        ("[::]:5001", "--token-listen `[::]:5001`: clients cannot reach a wildcard address"),
+        ("127.0.0.1:0", "--token-listen `127.0.0.1:0`: the port must be 1 to 65535"),
+        ("http://127.0.0.1:5001", "--token-listen `http://127.0.0.1:5001`: expected HOST:PORT"),
+    ],
+)
+def test_a_token_listen_that_is_no_realm_is_refused(
+    store: str, listen: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "token-key", "rotate", "--store", store)
+    argv = ["token-config", "--store", store, "--token-service", "s", "--token-listen", listen]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith(f"dockgate: {message}") and err.count("\n") == 1
+
+
+def test_token_config_needs_a_realm_or_the_token_listen_address(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["token-config", "--store", store, "--service", "s"])
+    assert exited.value.code == 2
+    assert "one of the arguments --realm --token-listen is required" in capsys.readouterr().err

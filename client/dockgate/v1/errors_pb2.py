@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64ockgate/v1/errors.proto\x12\x0b\x64ockgate.v1*\xbd\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11INVALID_PRINCIPAL\x10\x01\x12\x12\n\x0eINVALID_ACTION\x10\x02\x12\x14\n\x10INVALID_RESOURCE\x10\x03\x12\x13\n\x0fINVALID_CONTEXT\x10\x04\x12\x15\n\x11REQUEST_TOO_LARGE\x10\x05\x12\x12\n\x0eINVALID_POLICY\x10\x06\x12\x12\n\x0eINVALID_BUNDLE\x10\x07\x12\x11\n\rWRITE_REFUSED\x10\x08\x12\r\n\tNOT_FOUND\x10\t\x12\x18\n\x14REVISION_NOT_REACHED\x10\n\x12\x11\n\rMISSING_TOKEN\x10\x0b\x12\x11\n\rINVALID_TOKEN\x10\x0c\x12\x14\n\x10INTERNAL_FAILURE\x10\r\x12\x10\n\x0cINVALID_CASE\x10\x0e\x12\x11\n\rACCESS_DENIED\x10\x0f\x12\x17\n\x13INVALID_CREDENTIALS\x10\x10\x12\x1e\n\x1aINVALID_CREDENTIAL_REQUEST\x10\x11\x12\x0e\n\nOVERLOADED\x10\x12\x12\x15\n\x11STORE_UNAVAILABLE\x10\x13\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64ockgate/v1/errors.proto\x12\x0b\x64ockgate.v1*\xcf\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11INVALID_PRINCIPAL\x10\x01\x12\x12\n\x0eINVALID_ACTION\x10\x02\x12\x14\n\x10INVALID_RESOURCE\x10\x03\x12\x13\n\x0fINVALID_CONTEXT\x10\x04\x12\x15\n\x11REQUEST_TOO_LARGE\x10\x05\x12\x12\n\x0eINVALID_POLICY\x10\x06\x12\x12\n\x0eINVALID_BUNDLE\x10\x07\x12\x11\n\rWRITE_REFUSED\x10\x08\x12\r\n\tNOT_FOUND\x10\t\x12\x18\n\x14REVISION_NOT_REACHED\x10\n\x12\x11\n\rMISSING_TOKEN\x10\x0b\x12\x11\n\rINVALID_TOKEN\x10\x0c\x12\x14\n\x10INTERNAL_FAILURE\x10\r\x12\x10\n\x0cINVALID_CASE\x10\x0e\x12\x11\n\rACCESS_DENIED\x10\x0f\x12\x17\n\x13INVALID_CREDENTIALS\x10\x10\x12\x1e\n\x1aINVALID_CREDENTIAL_REQUEST\x10\x11\x12\x0e\n\nOVERLOADED\x10\x12\x12\x15\n\x11STORE_UNAVAILABLE\x10\x13\x12\x10\n\x0cPAGE_EXPIRED\x10\x14\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dockgate.v1.errors_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=42
-  _globals['_ERRORREASON']._serialized_end=487
+  _globals['_ERRORREASON']._serialized_end=505
 # @@protoc_insertion_point(module_scope)

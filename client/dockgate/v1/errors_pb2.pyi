@@ -61,6 +61,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     refused because the replica has not heard from its store for longer than --max-staleness.
     Never a decision; retry, or ask another replica.
     """
+    PAGE_EXPIRED: _ErrorReason.ValueType  # 20
+    """A page token of an answer no longer kept (its revision has passed): ask from the first page."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper): ...
 
@@ -101,4 +103,6 @@ STORE_UNAVAILABLE: ErrorReason.ValueType  # 19
 refused because the replica has not heard from its store for longer than --max-staleness.
 Never a decision; retry, or ask another replica.
 """
+PAGE_EXPIRED: ErrorReason.ValueType  # 20
+"""A page token of an answer no longer kept (its revision has passed): ask from the first page."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -1,5 +1,5 @@
-"""The decision port (`dockgate.v1.Authorizer`) in every worker, admitting a bounded number of
-calls.
+"""The decision port (`dockgate.v1.Authorizer`, and `dockgate.v1.Analyzer` beside it) in every
+worker, admitting a bounded number of calls.
 
 Its handlers are guarded once at registration (no interceptor on the hot path); calls past
 `--max-in-flight` are refused at once with RESOURCE_EXHAUSTED, and gRPC itself holds at most
@@ -14,15 +14,17 @@ from dataclasses import dataclass, replace
 
 import grpc
 
-from dockgate.v1 import authorizer_pb2
-from dockgate_server.frontends.door import Listen, Option, Placement, Site
+from dockgate.v1 import analysis_pb2, authorizer_pb2
+from dockgate_server.frontends.door import Listen, Option, Placement, Site, Unavailable
 from dockgate_server.frontends.grpc_port import GrpcPort
 from dockgate_server.service.admission import DEFAULT_LIMIT, DEFAULT_QUEUE, Admission
+from dockgate_server.service.analysis import AnalyzerService
 from dockgate_server.service.interceptors import CallTracker
 
 __all__ = ["DecisionDoor", "DecisionSettings"]
 
 _SERVICE = authorizer_pb2.DESCRIPTOR.services_by_name["Authorizer"]
+_ANALYZER = analysis_pb2.DESCRIPTOR.services_by_name["Analyzer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,11 @@ class DecisionDoor:
             shared=site.shared,
             queued=settings.max_queued,
             decides=True,
+            reflected=(_ANALYZER.full_name,),
         )
         port.add_guarded(_SERVICE, runtime.decision_service())
+        # the access questions, with the same TLS and admission as the decisions
+        port.add_guarded(_ANALYZER, AnalyzerService(runtime, (Unavailable,)))
         bound = port.bind("--listen", site.address("--listen", settings.listen), site.tls)
         site.grpc_ports[self.name] = port
         return DecisionPort(port, {"decision_port": bound})

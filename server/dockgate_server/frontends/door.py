@@ -24,7 +24,7 @@ from dockgate_server.engine.request import RawContext
 
 if TYPE_CHECKING:
     # types only: the service layer imports `frontends.config`, which imports this module
-    from dockgate_server.analysis import AccessChange, Finding, Proposal
+    from dockgate_server.analysis import AccessChange, BundleProposal, Finding, Proposal
     from dockgate_server.frontends.grpc_port import GrpcPort
     from dockgate_server.frontends.registry import RegistrySettings
     from dockgate_server.registry.token import Keyring
@@ -213,6 +213,17 @@ class Runtime(Protocol):
 
     def admin_service(self, registry_region: str | None) -> AdminService:
         """`dockgate.v1.PolicyAdmin` writing to the store and waiting for this runtime."""
+        ...
+
+    def bundle_proposal(self, bundle: object) -> BundleProposal:
+        """A bundle (as `dockgate import` reads it) as a proposal to preview; `ProposalError`
+        when it is not one."""
+        ...
+
+    def policy_document(self, policy: str) -> tuple[int, Mapping[str, Any] | None]:
+        """The revision read at, and the document of the policy a decision's reason names
+        (`Reason.policy`), as the store holds it (None: no such policy); `Unavailable` when the
+        store cannot be read."""
         ...
 
 

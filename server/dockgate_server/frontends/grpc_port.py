@@ -42,7 +42,8 @@ class GrpcPort:
     `decides`: its health (the service and the overall entry) turns NOT_SERVING past
     `--max-staleness`, so that a load balancer moves away. Every port says in `dockgate.v1.Store`
     whether the store answers. `queued`: the calls gRPC holds before it sheds (0: its default),
-    which is also how many calls a drain serves after the signal at most."""
+    which is also how many calls a drain serves after the signal at most. `reflected`: the
+    other services added to the port that reflection lists."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class GrpcPort:
         shared: bool = False,
         queued: int = 0,
         decides: bool = False,
+        reflected: Sequence[str] = (),
     ) -> None:
         options = _SHARED_OPTIONS if shared else _OPTIONS
         if queued > 0:
@@ -72,7 +74,7 @@ class GrpcPort:
         self._seen: tuple[bool, bool] | None = None
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (service, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            (service, *reflected, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
 
     def add_guarded(self, service: ServiceDescriptor, servicer: object) -> None:

@@ -6,14 +6,20 @@ The only module of `frontends` that holds the decision state: the doors are hand
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import re
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from dockgate_server.analysis import (
     AccessChange,
+    BundleProposal,
     Finding,
     Proposal,
+    ProposalError,
     preview,
     what_can,
     who_can,
@@ -31,11 +37,14 @@ from dockgate_server.service.authorizer import AuthorizerService
 from dockgate_server.service.clock import ServerClock
 from dockgate_server.service.metrics import Metrics
 from dockgate_server.service.state import DecisionState, StaleSnapshotError
+from dockgate_server.store.bundle import BundleError, bundle_to_fleet
 from dockgate_server.store.errors import StoreError
-from dockgate_server.store.model import TokenKey
+from dockgate_server.store.model import Document, Fleet, TokenKey
 from dockgate_server.store.port import FleetStore, open_store
 
 __all__ = ["ProcessRuntime"]
+
+_T = TypeVar("_T")
 
 
 class ProcessRuntime:
@@ -48,10 +57,14 @@ class ProcessRuntime:
         self._logins = LoginVerifier(lambda: self._fresh().credentials, state.clock.now)
         self._store: FleetStore | None = None
         """opened on first use, for what the snapshot does not hold (signing keys, the fleet
-        a preview sets a proposal against)"""
-        self._store_lock = threading.Lock()
+        a preview sets a proposal against, policy documents); used only on `_store_thread`"""
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="runtime-store")
+        """one thread for every store read: a SQLite connection serves only the thread that
+        opened it, and doors ask from the threads of `asyncio.to_thread`, a new one each time"""
         self._keyrings = KeyringCache()
         self._keys: tuple[int, list[TokenKey]] | None = None
+        self._documents: tuple[int, dict[str, Document | None]] = (-1, {})
+        """the policy documents read so far, at the revision they were read"""
 
     @classmethod
     def start(
@@ -89,10 +102,9 @@ class ProcessRuntime:
 
     def stop(self) -> None:
         self.state.stop()
-        with self._store_lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+        with contextlib.suppress(RuntimeError):  # stopped before
+            self._store_thread.submit(self._close_store).result()
+        self._store_thread.shutdown()
 
     # -- door.Runtime --------------------------------------------------------------------------
 
@@ -149,8 +161,7 @@ class ProcessRuntime:
         kept = self._keys
         if kept is None or kept[0] != revision:
             try:
-                with self._store_lock:
-                    keys = list(self._opened().token_keys())
+                keys = self._reading(lambda store: list(store.token_keys()))
             except StoreError as problem:
                 raise Unavailable(f"the signing keys cannot be read: {problem}") from None
             kept = self._keys = (revision, keys)
@@ -183,16 +194,37 @@ class ProcessRuntime:
         # then take the snapshot of that revision (the follower reaches it within a poll)
         for _ in range(3):
             try:
-                with self._store_lock:
-                    store = self._opened()
-                    with store.reading() as revision:
-                        fleet = store.load_fleet()
+                revision, fleet = self._reading(_fleet_of)
             except StoreError as problem:
                 raise Unavailable(f"the store cannot be read: {problem}") from None
             snapshot = self._snapshot_reaching(revision, timeout=5.0)
             if snapshot.revision == revision:
                 return revision, preview(snapshot, fleet, proposal, now=self.state.clock.now())
         raise Unavailable("the store kept changing: the proposal could not be set against it")
+
+    def bundle_proposal(self, bundle: object) -> BundleProposal:
+        try:
+            return BundleProposal(bundle_to_fleet(bundle))
+        except BundleError as problem:
+            raise ProposalError(str(problem)) from None
+
+    def policy_document(self, policy: str) -> tuple[int, Document | None]:
+        def read(store: FleetStore) -> tuple[int, Document | None]:
+            with store.reading() as revision:
+                revision_read, documents = self._documents
+                if revision_read != revision:
+                    documents = {}
+                    self._documents = (revision, documents)
+                if policy not in documents:
+                    if len(documents) >= _DOCUMENTS_KEPT:
+                        documents.clear()
+                    documents[policy] = _read_document(store, policy)
+                return revision, documents[policy]
+
+        try:
+            return self._reading(read)
+        except StoreError as problem:
+            raise Unavailable(f"the store cannot be read: {problem}") from None
 
     def _snapshot_reaching(self, revision: int, timeout: float) -> Snapshot:
         """The snapshot once it reaches `revision` (or the newest when `timeout` runs out); for a
@@ -205,10 +237,20 @@ class ProcessRuntime:
             snapshot = self._fresh()
         return snapshot
 
-    def _opened(self) -> FleetStore:
-        if self._store is None:
-            self._store = open_store(self.state.store_url)
-        return self._store
+    def _reading(self, read: Callable[[FleetStore], _T]) -> _T:
+        """`read(store)` on the store's own thread, one read at a time."""
+
+        def opened() -> _T:
+            if self._store is None:
+                self._store = open_store(self.state.store_url)
+            return read(self._store)
+
+        return self._store_thread.submit(opened).result()
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     # -- what the app reads of the store's freshness ------------------------------------------
 
@@ -233,3 +275,76 @@ class ProcessRuntime:
             return self.state.snapshot
         except StaleSnapshotError as stale:  # past --max-staleness: never old policy
             raise Unavailable(stale.message) from None
+
+
+def _fleet_of(store: FleetStore) -> tuple[int, Fleet]:
+    with store.reading() as revision:
+        return revision, store.load_fleet()
+
+
+_LEVEL = re.compile(r"(scp|rcp)\[([0-9]+)\]")
+"""an organization node's policy: `NODE#scp[i]`, `NODE#rcp[i]`"""
+_DOCUMENTS_KEPT = 1024
+"""policy documents kept for one revision: a console shows the same few again and again"""
+
+
+def _read_document(store: FleetStore, policy: str) -> Document | None:
+    """The document of the policy a decision names (see `engine.build`: a managed policy's ARN,
+    `OWNER_ARN#inline-name`, `ROLE_ARN#trust`, `REPOSITORY_ARN#policy`, `NODE#scp[i]`,
+    `NODE#rcp[i]`, ``session policy of `ARN` ``); None for a name the store does not hold."""
+    if policy.startswith("session policy of `") and policy.endswith("`"):
+        session = store.load_session(policy[len("session policy of `") : -1])
+        return session.policy if session is not None else None
+    owner, hash_sign, part = policy.rpartition("#")
+    if not hash_sign:
+        managed = store.load_policy(policy) if ":policy/" in policy else None
+        return managed.versions.get(managed.default_version) if managed is not None else None
+    if owner.startswith("arn:") and ":repository/" in owner and part == "policy":
+        repository = store.load_repository(owner)
+        return repository.policy if repository is not None else None
+    if owner.startswith("arn:"):
+        return _read_inline(store, owner, part)
+    level = _LEVEL.fullmatch(part)
+    if level is not None:
+        return _read_organization_policy(store, owner, level[1], int(level[2]))
+    return None
+
+
+def _read_inline(store: FleetStore, owner: str, name: str) -> Document | None:
+    """An inline policy (or a role's trust policy) of the user, group or role `owner` (an ARN)."""
+    fields = owner.split(":", 5)
+    if len(fields) != 6 or fields[2] != "iam":
+        return None
+    account, resource = fields[4], fields[5]
+    kind, _, path = resource.partition("/")
+    entity_name = path.rsplit("/", 1)[-1]
+    if kind == "user":
+        user = store.load_user(account, entity_name)
+        return user.inline.get(name) if user is not None else None
+    if kind == "group":
+        group = store.load_group(account, entity_name)
+        return group.inline.get(name) if group is not None else None
+    if kind == "role":
+        role = store.load_role(account, entity_name)
+        if role is None:
+            return None
+        if name == "trust" and name not in role.inline:
+            return role.trust_policy
+        return role.inline.get(name)
+    return None
+
+
+def _read_organization_policy(
+    store: FleetStore, node_id: str, kind: str, index: int
+) -> Document | None:
+    organization = store.load_organization()
+    if organization is None:
+        return None
+    pending = [organization.root]
+    while pending:
+        node = pending.pop()
+        if node.id == node_id:
+            documents = node.service_control if kind == "scp" else node.resource_control
+            return documents[index] if index < len(documents) else None
+        pending += node.children
+    return None

@@ -37,8 +37,11 @@ def test_a_door_adding_to_another_port_comes_after_it() -> None:
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.name)
 def test_every_listen_option_is_checked_and_announced(door: Door[Any]) -> None:
     arguments = _parsed(
-        "--http-auth-listen", "127.0.0.1:0", "--envoy", "--metrics-listen", "127.0.0.1:0"
-    )
+        "--http-auth-listen", "127.0.0.1:0", "--envoy", "--metrics-listen", "127.0.0.1:0",
+        "--token-listen", "127.0.0.1:0", "--token-service", "dockgate-registry",
+        "--registry-account", "111122223333", "--registry-region", "us-east-1",
+        "--console-listen", "127.0.0.1:0", "--authzen-listen", "127.0.0.1:0",
+    )  # fmt: skip
     checked = {option for _, option, _ in arguments.addresses}
     settings = door.configure(arguments)
     assert settings is not None, "every door is on with these options"

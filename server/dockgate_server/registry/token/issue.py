@@ -41,9 +41,11 @@ from dockgate_server.registry.token.refresh import (
 from dockgate_server.registry.token.scope import parse_scopes
 
 __all__ = [
+    "DEFAULT_ISSUER",
     "DEFAULT_TTL",
     "MAX_SCOPES",
     "MIN_TTL",
+    "TOKEN_PATH",
     "TokenAnswer",
     "TokenConfig",
     "TokenRequest",
@@ -55,6 +57,10 @@ log = logging.getLogger("dockgate.token")
 
 VerifyLogin = Callable[[str], Login]
 """the password of `AWS:<password>` → the login it verifies as; raises `LoginRejected`"""
+TOKEN_PATH = "/token"
+"""the realm's path on the token server: `http://HOST:PORT/token`"""
+DEFAULT_ISSUER = "dockgate"
+"""the registry's `auth.token.issuer` unless told otherwise: every token's `iss`"""
 DEFAULT_TTL = 300
 """seconds: a decision frozen in a token outlives any policy change made meanwhile"""
 MIN_TTL = 60
