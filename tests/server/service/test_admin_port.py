@@ -189,6 +189,7 @@ def test_the_decision_port_offers_only_reads(decision_channel: grpc.Channel) -> 
     answers = list(reflection(asked, timeout=5))
     listed = {s.name for a in answers for s in a.list_services_response.service}
     assert listed == {
+        "dockgate.v1.Analyzer",
         "dockgate.v1.Authorizer",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
