@@ -8,18 +8,18 @@ access is reachable; an answer without one errs towards showing access, never hi
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dockgate_server.analysis.finding import Access, ConditionalStatement, Finding, PrincipalType
 from dockgate_server.conditions.keys import MULTIVALUED_KEYS
 from dockgate_server.engine.decide import Question, decide
-from dockgate_server.engine.decision import Reason
 from dockgate_server.engine.partial import PartialDecision, Undecided, decide_partial
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.model import Effect
 
-__all__ = ["assess"]
+__all__ = ["assess", "deciding", "example_contexts", "finding_of"]
 
 _EXAMPLES_TRIED = 64
 """contexts tried for an example: the product of a few values per key, cut short"""
@@ -41,31 +41,39 @@ def assess(
     question = Question(principal, action, resource)
     partial = decide_partial(snapshot, question, now=now)
 
-    def finding(access: Access, reasons: tuple[Reason, ...]) -> Finding:
-        return Finding(
-            principal, principal_type, action, resource, access, snapshot.revision, reasons
-        )
+    def search() -> dict[str, str | tuple[str, ...]] | None:
+        return _example(snapshot, question, partial.undecided, now)
 
-    if not partial.undecided or partial.always_allowed:
-        return finding(Access.of(partial.least.outcome), partial.least.reasons)
-    if partial.never_allowed:
-        return finding(Access.of(partial.most.outcome), partial.most.reasons)
-    conditions = _deciding(partial)
-    example = _example(snapshot, question, partial.undecided, now) if examples else None
-    return Finding(
-        principal,
-        principal_type,
-        action,
-        resource,
-        Access.CONDITIONAL,
-        snapshot.revision,
-        partial.most.reasons,
-        conditions,
-        example,
+    return finding_of(
+        partial,
+        Finding(principal, principal_type, action, resource, Access.ALLOWED, snapshot.revision),
+        search if examples else None,
     )
 
 
-def _deciding(partial: PartialDecision) -> tuple[ConditionalStatement, ...]:
+def finding_of(
+    partial: PartialDecision,
+    about: Finding,
+    example: Callable[[], dict[str, str | tuple[str, ...]] | None] | None = None,
+) -> Finding:
+    """The finding `partial` makes of the pair `about` names (its access and reasons set from
+    `partial`); `example`, called only for a `Conditional` answer, finds a context allowed."""
+    if not partial.undecided or partial.always_allowed:
+        least = partial.least
+        return dataclasses.replace(about, access=Access.of(least.outcome), reasons=least.reasons)
+    most = partial.most
+    if partial.never_allowed:
+        return dataclasses.replace(about, access=Access.of(most.outcome), reasons=most.reasons)
+    return dataclasses.replace(
+        about,
+        access=Access.CONDITIONAL,
+        reasons=most.reasons,
+        conditions=deciding(partial),
+        example=example() if example is not None else None,
+    )
+
+
+def deciding(partial: PartialDecision) -> tuple[ConditionalStatement, ...]:
     """The undecided Allow statements that grant at the most, and the undecided Deny statements
     that deny at the least (every one of them matches there)."""
     allowing = {(r.policy, r.statement) for r in partial.most.reasons if r.effect is Effect.ALLOW}
@@ -85,12 +93,7 @@ def _example(
     undecided: Sequence[Undecided],
     now: float | None,
 ) -> dict[str, str | tuple[str, ...]] | None:
-    keys = sorted({key for found in undecided for key in found.keys})
-    choices = [[None, *_values(key, undecided)] for key in keys]
-    for values in itertools.islice(itertools.product(*choices), 1, _EXAMPLES_TRIED + 1):
-        context = {key: value for key, value in zip(keys, values, strict=True) if value is not None}
-        if not context:
-            continue
+    for context in example_contexts(undecided):
         try:
             attempt = Question.of(question.principal, question.action, question.resource, context)
         except ValueError:
@@ -98,6 +101,17 @@ def _example(
         if decide(snapshot, attempt, now=now).allowed:
             return context
     return None
+
+
+def example_contexts(undecided: Sequence[Undecided]) -> Iterator[dict[str, str | tuple[str, ...]]]:
+    """The contexts worth trying for an example, in order: a few values of each key the
+    undecided statements read, combined, cut short."""
+    keys = sorted({key for found in undecided for key in found.keys})
+    choices = [[None, *_values(key, undecided)] for key in keys]
+    for values in itertools.islice(itertools.product(*choices), 1, _EXAMPLES_TRIED + 1):
+        context = {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+        if context:
+            yield context
 
 
 def _values(key: str, undecided: Iterable[Undecided]) -> list[str | tuple[str, ...]]:

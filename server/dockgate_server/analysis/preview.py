@@ -10,7 +10,9 @@ naming only what the proposal touched. Only what the change can affect is decide
   after (`who_can`);
 - an account whose SCP levels or organization path changed: every principal of it; whose RCP
   levels changed: every repository of it, and every principal of it (an action without a
-  repository is in the caller's account, under that account's RCPs).
+  repository is in the caller's account, under that account's RCPs);
+- a service principal that only one side's repository policies name: what it can do, before and
+  after (the other side's who-can does not list it).
 
 A pair allowed (or conditional) on neither side is no change of access, even if its denial
 changes from implicit to explicit; every other difference of `Access` is listed.
@@ -194,6 +196,11 @@ def _affected(
             if view is not None:
                 principals.add(view.arn)
             principals.update(session.arn for session in directory.acting_for.get(key, ()))
+    # a service principal is one of the store's while a repository policy names it: one the
+    # change names first, or names no more, is decided on both sides (a grant to `*` reaches
+    # it, yet only the directory that knows it lists it)
+    named_before, named_after = ({s.arn for s in d.services} for d in directories)
+    principals |= named_before ^ named_after
     scp_accounts, rcp_accounts = _organization_changes(*fleets)
     # IAM: an action without a repository is in the caller's account, under its RCPs too
     for account in {*before.accounts ^ after.accounts, *scp_accounts, *rcp_accounts}:

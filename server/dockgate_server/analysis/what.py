@@ -5,9 +5,12 @@ Narrow, then decide. A pair can be allowed only through an Allow statement cover
 one of the principal's identity statements (the repositories its Resource patterns reach, looked
 up by their literal prefix), or one of a repository policy's (the repositories whose policy names
 the principal, its role, its user, its account or `*`). A repository of another account needs
-both, so it is a candidate only when its policy names the principal. Each candidate is then
-decided exactly (`analysis.assess`); the root user, which needs no identity statement in its own
-account, has every repository of it as a candidate.
+both, so it is a candidate only when its policy names the principal. The root user, which needs
+no identity statement in its own account, has every repository of it as a candidate.
+
+Each candidate repository is then surveyed (`analysis.survey`): its candidate actions decided
+exactly, in groups that read the same statements, each group once for every repository whose
+policies and keys read the same.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from dockgate_server.analysis.assess import assess
 from dockgate_server.analysis.catalogue import ACCOUNT_ACTIONS, REPOSITORY_ACTIONS
 from dockgate_server.analysis.directory import Directory, directory_of
 from dockgate_server.analysis.finding import Access, Finding, PrincipalType
+from dockgate_server.analysis.survey import Surveyor
 from dockgate_server.engine.compile import CompiledAction, CompiledStatement
 from dockgate_server.engine.decide import principal_view
 from dockgate_server.engine.request import parse_principal, parse_target
@@ -62,18 +65,10 @@ def what_can(
     pairs = _candidates(directory, caller, view)
     if repository is not None:
         pairs = {repository: pairs.get(repository, set())}
+    surveyor = Surveyor(snapshot, principal, principal_type, now=directory.now, examples=examples)
     findings = []
     for resource in sorted(pairs):
-        for action in sorted(pairs[resource]):
-            found = assess(
-                snapshot,
-                principal,
-                principal_type,
-                action,
-                resource,
-                now=directory.now,
-                examples=examples,
-            )
+        for found in surveyor.survey(resource, sorted(pairs[resource])):
             if found.access.grants or (include_denied and found.access is Access.EXPLICITLY_DENIED):
                 findings.append(found)
     return findings

@@ -35,10 +35,17 @@ from dockgate_server.engine.decision import Decision, Outcome
 from dockgate_server.engine.request import Request, Target, assemble_request
 from dockgate_server.engine.snapshot import Snapshot
 from dockgate_server.policy.model import ConditionClause, Effect
-from dockgate_server.policy.principal import Caller, CallerKind
+from dockgate_server.policy.principal import Caller, CallerKind, PrincipalMatch
 from dockgate_server.policy.variables import Variable, parse_template
 
-__all__ = ["PartialDecision", "Undecided", "decide_partial"]
+__all__ = [
+    "PartialDecision",
+    "Undecided",
+    "authorize_partial",
+    "decide_partial",
+    "may_match",
+    "statement_keys",
+]
 
 Level = tuple[CompiledPolicy, ...]
 
@@ -80,15 +87,65 @@ def decide_partial(
         answer = dataclasses.replace(prepared, revision=snapshot.revision)
         return PartialDecision(answer, answer)
     request, policies = prepared
-    undecided, touched = _undecided(request, policies, session is not None)
+    return authorize_partial(
+        request, policies, issued=session is not None, revision=snapshot.revision
+    )
+
+
+def authorize_partial(
+    request: Request, policies: PolicySet, *, issued: bool, revision: int | None = None
+) -> PartialDecision:
+    """`decide_partial` on a request already prepared (`engine.decide.prepare`): what
+    `authorize` answers at the two extremes. `issued`: the caller is a session Dockgate issued
+    (its session keys are the store's, not the caller's)."""
+    undecided, touched = _undecided(request, policies, issued)
     if not undecided:
-        answer = authorize(request, policies, revision=snapshot.revision)
+        answer = authorize(request, policies, revision=revision)
         return PartialDecision(answer, answer)
     by_statement = {id(found.statement): found for found in undecided}
-    revision = snapshot.revision
     least = authorize(request, _forced(policies, by_statement, touched, True), revision=revision)
     most = authorize(request, _forced(policies, by_statement, touched, False), revision=revision)
     return PartialDecision(least, most, tuple(undecided))
+
+
+def may_match(statement: CompiledStatement, request: Request, *, issued: bool) -> bool:
+    """Whether `statement` may match `request` in some context the caller could add, its
+    action aside: False only when a part no caller context changes rules it out (its resource,
+    the principal it names, a condition on keys the store defines). A statement for which this
+    is False matches the request with no action and no context, so `authorize_partial` (and
+    `authorize`) decide the same without it."""
+    caller = request.caller
+    context = request.context
+    if statement.resources is not None and not any(
+        key not in context and _caller_supplies(key, caller, issued)
+        for key in _resource_keys(statement)
+    ):
+        hit = any(resource.matches(request) for resource in statement.resources)
+        if hit == statement.not_resource:
+            return False
+    if (
+        statement.principals is not None
+        and not statement.not_principal  # NotPrincipal reads the boundary: left to `authorize`
+        and statement.principal_match(caller, False) is PrincipalMatch.NONE
+    ):
+        return False
+    errors: list[str] = []  # reported by `authorize` when the statement is decided
+    for condition in statement.conditions:
+        if any(
+            key not in context and _caller_supplies(key, caller, issued)
+            for key in _condition_keys(condition.clause)
+        ):
+            continue
+        if not evaluate_condition(condition, context, errors):
+            return False
+    return True
+
+
+def statement_keys(statement: CompiledStatement) -> tuple[str, ...]:
+    """The lower-cased context keys a statement reads: its conditions' keys, the variables in
+    their values, and the variables in its Resource patterns."""
+    keys = [key for condition in statement.conditions for key in _condition_keys(condition.clause)]
+    return tuple(dict.fromkeys([*keys, *_resource_keys(statement)]))
 
 
 # -- finding the undecided statements -----------------------------------------------------------

@@ -19,4 +19,3 @@ def test_repository_and_account_actions_follow_the_reference() -> None:
     by_account = sorted(f"ecr:{n}" for n, a in actions.items() if a["resources"] == ["*"])
     assert list(REPOSITORY_ACTIONS) == by_repository
     assert list(ACCOUNT_ACTIONS) == by_account
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,13 @@ from dockgate_server.analysis import (
     PrincipalType,
     ProposalError,
     preview,
+    proposed_fleet,
     proposed_snapshot,
 )
 from dockgate_server.engine.build import build_snapshot
 from dockgate_server.policy.findings import PolicyError
 from dockgate_server.policy.model import PolicyKind
-from dockgate_server.store.model import Fleet, User
+from dockgate_server.store.model import Credentials, Fleet, Organization, OrgNode, Repository, User
 from tests.server.analysis.sample import (
     ALICE,
     APP,
@@ -29,12 +31,14 @@ from tests.server.analysis.sample import (
     LOCKED,
     NOW,
     A,
+    B,
     allow,
     document,
     sample_credentials,
     sample_fleet,
     sample_snapshot,
 )
+from tests.server.analysis.test_properties import brute_force, every_pair, universe
 
 
 def changes(proposal: PolicyProposal | BundleProposal) -> dict[tuple[str, str, str], AccessChange]:
@@ -152,3 +156,83 @@ def test_changes_serialize_with_new_access() -> None:
         "newAccess": False,
         "revision": 4,
     }
+
+
+def test_a_service_the_change_no_longer_names_is_still_decided_after_it() -> None:
+    # the property test's find: after the change no policy names codebuild, so the directory
+    # after it does not list the service, yet the grant to `*` reaches it
+    service = "codebuild.amazonaws.com"
+    named = document(
+        {"Effect": "Deny", "Principal": {"Service": service}, "Action": "ecr:*"},
+    )
+    fleet = sample_fleet()
+    fleet = dataclasses.replace(
+        fleet,
+        repositories=tuple(
+            dataclasses.replace(r, policy=named) if r.arn == LOCKED else r
+            for r in fleet.repositories
+        ),
+    )
+    snapshot = build_snapshot(fleet, sample_credentials(), 7)
+    to_anyone = document({"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"})
+    found = preview(
+        snapshot, fleet, PolicyProposal(to_anyone, PolicyKind.REPOSITORY, LOCKED), now=NOW
+    )
+    change = next(c for c in found if c.key == (service, LOCKED, "ecr:BatchGetImage"))
+    assert (change.type, change.before, change.after, change.new_access) == (
+        PrincipalType.SERVICE,
+        Access.EXPLICITLY_DENIED,
+        Access.ALLOWED,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [None, {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}],
+    ids=["always", "conditional"],
+)
+def test_a_resource_control_policy_at_the_root_is_previewed_as_deciding_every_pair_finds(
+    condition: dict[str, Any] | None,
+) -> None:
+    # the shape of the property test's report: an RCP at `r-root` denying `*` to `*`, over
+    # principals of both member accounts, a service and a grant to `*`
+    full = document({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    open_to_all = document(
+        {"Effect": "Allow", "Principal": "*", "Action": "ecr:*"},
+        {"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "ecr:*"},
+    )
+    fleet = Fleet(
+        (A, B),
+        (User(A, "alice", inline={"p": full}), User(B, "bob", inline={"p": full})),
+        repositories=(Repository(APP, {}, open_to_all),),
+        organization=Organization(
+            "o-example",
+            OrgNode("r-root", (full,), (), (A,), (OrgNode("ou-1", (full,), (), (B,)),)),
+        ),
+    )
+    deny: dict[str, Any] = {
+        "Effect": "Deny",
+        "Action": ["ecr:*"],
+        "Resource": "*",
+        "Principal": "*",
+    }
+    if condition is not None:
+        deny["Condition"] = condition
+    proposal = PolicyProposal(document(deny), PolicyKind.RCP, "r-root")
+    before = build_snapshot(fleet, Credentials(), 3)
+    after_fleet = proposed_fleet(fleet, proposal)
+    after = build_snapshot(after_fleet, Credentials(), 3)
+    principals = universe(fleet, Credentials(), before)
+    pairs = every_pair(after_fleet)
+    old = brute_force(before, principals, pairs)
+    new = brute_force(after, principals, pairs)
+    wanted = {
+        key: (old[key], new[key])
+        for key in old
+        if old[key] is not new[key] and (old[key].grants or new[key].grants)
+    }
+    found = preview(before, fleet, proposal, now=NOW)
+    assert {c.key: (c.before, c.after) for c in found if c.type.decided} == wanted
+    assert ("codebuild.amazonaws.com", APP, "ecr:PutImage") in wanted
+    assert (f"arn:aws:iam::{B}:user/bob", "*", "ecr:GetAuthorizationToken") in wanted

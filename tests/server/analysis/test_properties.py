@@ -2,15 +2,20 @@
 principal, repository and action of a generated fleet, and a preview equals assessing every pair
 before and after the change on snapshots compiled from scratch.
 
-`assess` is checked against `decide` itself (tests/server/engine/test_partial.py and
-test_assess.py); here the narrowing is: a candidate the index leaves out is an answer lost.
+`assess` is checked against `decide` itself (tests/server/engine/test_partial.py), and a survey
+(what-can's shared decisions) against `assess` (test_survey.py); here the narrowing is: a
+candidate the index leaves out is an answer lost.
+
+A failure is reported as drawn, not shrunk (shrinking one costs minutes), with a blob for
+`@reproduce_failure`; `DOCKGATE_PROPERTY_SCALE=10` runs ten times the examples, to hunt.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from hypothesis import event, given, settings
+from hypothesis import Phase, event, given, settings
 from hypothesis import strategies as st
 
 from dockgate_server.analysis import (
@@ -37,6 +42,15 @@ from tests.server.engine.test_snapshot_properties import (
     repository_arn,
 )
 
+PROPERTY_SETTINGS = settings(
+    SETTINGS,
+    # a failing example is reported as drawn, with the blob that replays it: shrinking one
+    # decides every pair of the fleet again per attempt, thousands of attempts (minutes)
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    print_blob=True,
+)
+SCALE = float(os.environ.get("DOCKGATE_PROPERTY_SCALE", "1"))
+"""examples per property test, times this: raise it to hunt for a rare failure"""
 NOW = 1_700_000_000.0
 A = "111122223333"
 GHOST = repository_arn(A, "us-east-1", "ghost")
@@ -123,7 +137,7 @@ def every_pair(
     return pairs + [("*", a) for a in ACCOUNT_ACTIONS]
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(PROPERTY_SETTINGS, max_examples=int(80 * SCALE))
 @given(data=st.data(), fleet=fleets())
 def test_who_can_and_what_can_equal_brute_force(data: st.DataObject, fleet: Fleet) -> None:
     issued = data.draw(credentials(fleet), label="credentials")
@@ -188,7 +202,7 @@ def proposals(draw: st.DrawFn, fleet: Fleet) -> PolicyProposal | None:
     return PolicyProposal(document, kind, target)
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(PROPERTY_SETTINGS, max_examples=int(80 * SCALE))
 @given(data=st.data(), fleet=fleets())
 def test_preview_equals_deciding_every_pair_before_and_after(
     data: st.DataObject, fleet: Fleet
