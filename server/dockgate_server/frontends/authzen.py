@@ -23,8 +23,10 @@ the evaluation of it with the same context would be true. A `Conditional` findin
 the request's context to know. Results are paged (`page.token`, `page.limit`; `page.next_token`
 is empty on the last page), all pages of one answer from one revision.
 
-Who may call: with `--authzen-token-file`, every request needs `Authorization: Bearer TOKEN`.
-Without it the door listens only on a loopback address (anyone who can reach it could read the
+Who may call: with `--authzen-token-file`, every request needs `Authorization: Bearer TOKEN`;
+with `serve`'s `--tls-cert`/`--tls-key` the door speaks HTTPS, and with `--tls-client-ca` it
+requires a client certificate that CA signed (mTLS), as the gRPC ports do. With neither a token
+nor mTLS the door listens only on a loopback address (anyone who can reach it could read the
 fleet's policy).
 """
 
@@ -130,10 +132,11 @@ class AuthzenDoor:
                 raise ValueError("--authzen-token-file goes with --authzen-listen")
             return None
         token = _read_token(token_file) if token_file is not None else None
-        if token is None and not _is_loopback(listen):
+        mutual = getattr(arguments, "tls_client_ca", None) is not None
+        if token is None and not mutual and not _is_loopback(listen):
             raise ValueError(
                 f"--authzen-listen `{listen}`: an address other than loopback needs "
-                "--authzen-token-file (the API reveals who can do what)"
+                "--authzen-token-file or mTLS (--tls-client-ca): the API reveals who can do what"
             )
         return AuthzenSettings(listen, token)
 
@@ -142,11 +145,13 @@ class AuthzenDoor:
 
     async def open(self, settings: AuthzenSettings, site: Site) -> AuthzenEndpoint:
         address = parse_address(settings.listen, "--authzen-listen", listen=True)
+        tls = site.tls.ssl_context() if site.tls is not None else None
         server = HttpServer(
-            authzen_routes(site.runtime, token=settings.token, base=None),
+            authzen_routes(site.runtime, token=settings.token, base=None, secure=tls is not None),
             address.host,
             address.port,
             name="authzen",
+            tls=tls,
         )
         try:
             await server.start()
@@ -174,10 +179,12 @@ class AuthzenEndpoint:
         await self.server.close()
 
 
-def authzen_routes(runtime: Runtime, *, token: str | None, base: str | None) -> list[Route]:
+def authzen_routes(
+    runtime: Runtime, *, token: str | None, base: str | None, secure: bool = False
+) -> list[Route]:
     """The API's routes; `token` None: no authentication. `base` is the URL the metadata names
-    (None: the `Host` the caller used)."""
-    api = _Api(runtime, token, base)
+    (None: the `Host` the caller used, `https` when `secure`)."""
+    api = _Api(runtime, token, base, "https" if secure else "http")
     post = frozenset({"POST"})
     return [
         Route(_PATHS["access_evaluation_endpoint"], api.evaluation, post, _MAX_BODY),
@@ -202,7 +209,10 @@ class _Question:
 
 
 class _Api:
-    def __init__(self, runtime: Runtime, token: str | None, base: str | None) -> None:
+    def __init__(
+        self, runtime: Runtime, token: str | None, base: str | None, scheme: str = "http"
+    ) -> None:
+        self.scheme = scheme
         self.runtime = runtime
         self.token = token
         self.base = base
@@ -320,7 +330,7 @@ class _Api:
 
     async def metadata(self, request: HttpRequest) -> HttpResponse:
         self._authenticate(request)
-        base = self.base or f"http://{request.single('host') or 'localhost'}"
+        base = self.base or f"{self.scheme}://{request.single('host') or 'localhost'}"
         document: dict[str, str] = {"policy_decision_point": base}
         document.update({name: base + path for name, path in _PATHS.items()})
         return _answer(request, document)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,12 +119,22 @@ class Listen:
 
 @dataclass(frozen=True, slots=True)
 class Tls:
-    """The certificate the gRPC ports serve, and the CA whose clients they require (mTLS)."""
+    """The certificate the gRPC ports (and the AuthZEN door) serve, and the CA whose clients they
+    require (mTLS)."""
 
     cert: Path
     key: Path
     client_ca: Path | None = None
     """with it, clients must present a certificate it signed (mTLS)"""
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same for an HTTP door: TLS, and mTLS with a client CA."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        if self.client_ca is not None:
+            context.load_verify_locations(self.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     def credentials(self) -> grpc.ServerCredentials:
         client_ca = self.client_ca.read_bytes() if self.client_ca else None

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
@@ -167,7 +168,10 @@ class HttpServer:
         error_page: ErrorPage = plain_error_page,
         idle_timeout: float = 60.0,
         request_timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls
+        """HTTPS with this context (and mTLS when it requires client certificates); None: HTTP"""
         self.routes = {route.path: route for route in routes}
         self.host = host
         self.name = name
@@ -181,7 +185,7 @@ class HttpServer:
 
     async def start(self) -> None:
         """Listening when this returns; `OSError` when the address cannot be listened on."""
-        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        self._server = await asyncio.start_server(self._serve, self.host, self._port, ssl=self.tls)
 
     @property
     def port(self) -> int:

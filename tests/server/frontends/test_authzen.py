@@ -457,16 +457,21 @@ def test_a_stale_runtime_answers_503_never_a_decision() -> None:
 # -- the door's options ------------------------------------------------------------------------
 
 
-def options(listen: str | None, token_file: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(authzen_listen=listen, authzen_token_file=token_file)
+def options(
+    listen: str | None, token_file: str | None = None, client_ca: str | None = None
+) -> argparse.Namespace:
+    return argparse.Namespace(
+        authzen_listen=listen, authzen_token_file=token_file, tls_client_ca=client_ca
+    )
 
 
 def test_the_door_is_off_by_default_and_needs_a_token_off_loopback(tmp_path: Path) -> None:
     door = AuthzenDoor()
     assert door.configure(options(None)) is None
     assert door.configure(options("127.0.0.1:0")) is not None
-    with pytest.raises(ValueError, match="needs --authzen-token-file"):
+    with pytest.raises(ValueError, match="needs --authzen-token-file or mTLS"):
         door.configure(options("0.0.0.0:8181"))
+    assert door.configure(options("0.0.0.0:8181", client_ca="ca.pem")) is not None
     token = tmp_path / "token"
     token.write_text(f"{TOKEN}\n")
     settings = door.configure(options("0.0.0.0:8181", str(token)))

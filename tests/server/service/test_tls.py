@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +130,50 @@ def test_a_client_without_a_certificate_is_refused(
 def test_a_plaintext_client_is_refused(mtls_server: RunningServer) -> None:
     with Client(mtls_server.decision, timeout=3) as client, pytest.raises(UnavailableError):
         client.authorize(READER, ACTION, REPOSITORY)
+
+
+def test_the_authzen_door_takes_the_same_mtls(tmp_path: Path, certificates: Path) -> None:
+    """With the server's TLS options the AuthZEN door speaks HTTPS and, with a client CA, serves
+    only clients with a certificate that CA signed: no bearer token needed off loopback."""
+    running = start_server(
+        tmp_path,
+        "--tls-cert",
+        str(certificates / "server.pem"),
+        "--tls-key",
+        str(certificates / "server.key"),
+        "--tls-client-ca",
+        str(certificates / "ca.pem"),
+        "--authzen-listen",
+        "127.0.0.1:0",
+    )
+    try:
+        port = json.loads((running.data_dir / "ready.json").read_text())["authzen_port"]
+        body = json.dumps(
+            {
+                "subject": {"type": "user", "id": READER},
+                "action": {"name": ACTION},
+                "resource": {"type": "repository", "id": REPOSITORY},
+            }
+        ).encode()
+
+        def evaluate(context: ssl.SSLContext) -> dict[str, object]:
+            connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+            try:
+                connection.request(
+                    "POST",
+                    "/access/v1/evaluation",
+                    body,
+                    {"Content-Type": "application/json"},
+                )
+                answer: dict[str, object] = json.loads(connection.getresponse().read())
+                return answer
+            finally:
+                connection.close()
+
+        trusting = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            evaluate(trusting)  # no client certificate: the handshake is refused
+        trusting.load_cert_chain(certificates / "client.pem", certificates / "client.key")
+        assert evaluate(trusting)["decision"] is True
+    finally:
+        running.stop()
