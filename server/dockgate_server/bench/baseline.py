@@ -24,15 +24,17 @@ from pathlib import Path
 import grpc
 
 from dockgate.v1 import authorizer_pb2, authorizer_pb2_grpc
+from dockgate_server.service.admission import DEFAULT_QUEUE, queue_options
 from dockgate_server.service.processes import end_with_parent
 
 __all__ = ["BareAuthorizer", "main"]
 
 _MAX_MESSAGE = 8 * 1024 * 1024
-_OPTIONS = [  # as `dockgate serve` sets them
+_OPTIONS = [  # as `dockgate serve` sets them, its bounded queue of calls included
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.max_send_message_length", _MAX_MESSAGE),
     ("grpc.so_reuseport", 1),
+    *queue_options(DEFAULT_QUEUE),
 ]
 
 

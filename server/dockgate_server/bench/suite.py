@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         against_cedar = cedar.rows(arguments.engine_seconds)
         cedar_us = against_cedar[0].baseline
         rows += against_cedar
-    runs, overloads = _grpc_runs(arguments, progress)
+    runs, overloads, bare_overloads = _grpc_runs(arguments, progress)
     rows += _grpc_rows(runs, arguments.batch_size, cedar_us)
     if arguments.scaling > 1:
         rows += _scaling_rows(arguments, progress)
@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_table(rows))
     if overloads:
         print(format_overload(overloads))
+    if bare_overloads:
+        # the same flood against grpcio alone: where its own shedding leaves any Python server
+        print("the bare grpcio baseline under the same flood, against its own saturation:")
+        print(format_overload(bare_overloads))
     if arguments.report:
         report = {
             "rows": [{**asdict(row), "ratio": row.ratio, "met": row.met} for row in rows],
@@ -148,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "overload": [
                 {**asdict(o), "completed_ratio": o.completed_ratio, "verdicts": o.verdicts()}
                 for o in overloads
+            ],
+            "bare_overload": [
+                {**asdict(o), "completed_ratio": o.completed_ratio} for o in bare_overloads
             ],
         }
         write_report(Path(arguments.report), report)
@@ -207,8 +214,9 @@ def _engine_rows(seconds: float, progress: Progress) -> list[Row]:
 
 def _grpc_runs(
     arguments: argparse.Namespace, progress: Progress
-) -> tuple[dict[str, dict[str, Any]], list[Overload]]:
-    """Every gRPC figure: name → the figures of its best run; and the overload rows."""
+) -> tuple[dict[str, dict[str, Any]], list[Overload], list[Overload]]:
+    """Every gRPC figure: name → the figures of its best run; the overload rows of Dockgate and
+    of the bare baseline."""
     fleet = synthetic_fleet(FleetShape(1000, 200, 40, groups=20))
     progress.note("gRPC: building the request mix and the engine's decisions for it")
     scenario = build_scenario(fleet, MixShape())
@@ -228,7 +236,11 @@ def _grpc_runs(
         overloads = asyncio.run(
             _overloads(arguments, servers["on"], scenario, saturation, progress)
         )
-        return runs, overloads
+        bare_saturation = runs["bare unary"]["calls_per_second"]
+        bare = asyncio.run(
+            _overloads(arguments, servers["bare"], scenario, bare_saturation, progress, settle=1.0)
+        )
+        return runs, overloads, bare
     finally:
         for server in servers.values():
             server.stop()
@@ -300,7 +312,12 @@ async def _overloads(
     scenario: Scenario,
     saturation: float,
     progress: Progress,
+    *,
+    settle: float | None = None,
 ) -> list[Overload]:
+    """The overload rows against `server`; `settle`: seconds before memory is read again
+    (default: `--overload-settle`)."""
+    quiet = arguments.overload_settle if settle is None else settle
     multiples = [float(m) for m in arguments.overload.split(",") if m.strip()]
     requests = [encode_request(key) for key in scenario.keys]
     seconds = arguments.overload_seconds
@@ -309,7 +326,7 @@ async def _overloads(
     for multiple in multiples:
         progress.note(
             f"overload: {multiple:g}x {saturation:,.0f} calls/s for {seconds:g} s, then "
-            f"{arguments.overload_settle:g} s of quiet before memory is read again"
+            f"{quiet:g} s of quiet before memory is read again"
         )
         found.append(
             await measure_overload(
@@ -320,7 +337,7 @@ async def _overloads(
                 saturation=saturation,
                 multiple=multiple,
                 seconds=seconds,
-                settle=arguments.overload_settle,
+                settle=quiet,
             )
         )
     return found
