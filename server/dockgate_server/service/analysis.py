@@ -118,12 +118,7 @@ class AnalyzerService(analysis_pb2_grpc.AnalyzerServicer):
                     request.action, repository, include_denied=request.include_denied
                 )
 
-            revision, page, after = await self._page(question, request.page, ask)
-            return analysis_pb2.FindingsPage(
-                findings=[finding_to_wire(found) for found in page],
-                revision=revision,
-                next_page_token=after,
-            )
+            return _findings_page(*await self._page(question, request.page, ask))
         except Exception as problem:
             await self._abort(context, problem)
 
@@ -151,12 +146,7 @@ class AnalyzerService(analysis_pb2_grpc.AnalyzerServicer):
                     request.principal, repository, include_denied=request.include_denied
                 )
 
-            revision, page, after = await self._page(question, request.page, ask)
-            return analysis_pb2.FindingsPage(
-                findings=[finding_to_wire(found) for found in page],
-                revision=revision,
-                next_page_token=after,
-            )
+            return _findings_page(*await self._page(question, request.page, ask))
         except Exception as problem:
             await self._abort(context, problem)
 
@@ -402,3 +392,11 @@ def _json(text: str, field: str, reason: int) -> Any:
         raise ServiceError(
             grpc.StatusCode.INVALID_ARGUMENT, reason, f"not JSON: {problem}", field=field
         ) from None
+
+
+def _findings_page(revision: int, page: Sequence[Finding], after: str) -> analysis_pb2.FindingsPage:
+    return analysis_pb2.FindingsPage(
+        findings=[finding_to_wire(found) for found in page],
+        revision=revision,
+        next_page_token=after,
+    )
