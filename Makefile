@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NATIVE := $(VENV)/.native
+# what `setup.py` compiles with mypyc (dockgate_server/native.py names the modules): a change to
+# any of these rebuilds the extensions, so a test never runs a stale compiled module
+NATIVE_SOURCES := setup.py $(wildcard server/dockgate_server/native.py \
+  server/dockgate_server/engine/*.py server/dockgate_server/conditions/*.py \
+  server/dockgate_server/policy/*.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help install packages proto run test lint typecheck check unit readme bench bench-glob bench-engine bench-analysis bench-load bench-replicas clean
@@ -13,10 +19,21 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	DOCKGATE_INTERPRETED=1 $(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install dockgate with its dev and bench tools
+# the decision path compiled in place (mypyc, from .venv's mypy): the .so files sit beside their
+# sources and take precedence on import; without a C compiler setup.py says so and builds none
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	mkdir -p build
+	$(BIN)/python setup.py --quiet build_ext --inplace > build/native.log 2>&1 || { cat build/native.log; exit 1; }
+	grep -h '^dockgate:' build/native.log >&2 || true
+	# mypyc rewrites only the modules whose C changed and setuptools copies keep the build's
+	# times: every extension is now current, and its time says so (tests/server/test_native.py)
+	find server -name '*.so' -exec touch {} +
+	touch $(NATIVE)
+
+install: $(NATIVE) ## create .venv, install dockgate with its dev and bench tools, compile the decision path
 
 proto: $(STAMP) ## regenerate client/dockgate/v1 from protos/ (committed; a test fails when stale)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iprotos \
@@ -30,13 +47,13 @@ lint: $(STAMP) ## ruff: lint and formatting
 typecheck: $(STAMP) ## mypy --strict over server, client and tests
 	$(BIN)/mypy
 
-unit: $(STAMP) ## the whole pytest suite (conformance corpora included)
+unit: $(NATIVE) ## the whole pytest suite (conformance corpora included)
 	$(BIN)/pytest
 
-readme: $(STAMP) ## run every README snippet in order on a fresh clone (READMEFLAGS=--worktree: uncommitted work)
+readme: $(NATIVE) ## run every README snippet in order on a fresh clone (READMEFLAGS=--worktree: uncommitted work)
 	$(BIN)/python -m tests.readme.run_readme $(READMEFLAGS)
 
-run: $(STAMP) ## serve decisions on 127.0.0.1:50051 (admin :50052, metrics :9464), sample fleet in .dockgate/
+run: $(NATIVE) ## serve decisions on 127.0.0.1:50051 (admin :50052, metrics :9464), sample fleet in .dockgate/
 	$(BIN)/dockgate serve --data-dir .dockgate
 
 packages: ## the Debian packages the tests need: installed as root, named otherwise (.ci/debian-packages)
@@ -46,23 +63,24 @@ test: packages lint typecheck unit readme ## everything CI runs: packages, lint,
 
 check: test ## alias of test
 
-bench-glob: $(STAMP) ## hostile wildcard patterns against ordinary ones (prints both)
+bench-glob: $(NATIVE) ## hostile wildcard patterns against ordinary ones (prints both)
 	$(BIN)/python -m dockgate_server.bench.glob
 
-bench-engine: $(STAMP) ## the in-process engine on a 100,000-statement fleet against its probe slice
+bench-engine: $(NATIVE) ## the in-process engine on a 100,000-statement fleet against its probe slice
 	$(BIN)/python -m dockgate_server.bench.engine
 
-bench-analysis: $(STAMP) ## who-can and what-can on a 10,000-repository fleet, against their goals and brute force
+bench-analysis: $(NATIVE) ## who-can and what-can on a 10,000-repository fleet, against their goals and brute force
 	$(BIN)/python -m dockgate_server.bench.analysis
 
-bench-load: $(STAMP) ## `dockgate bench` against a server it starts and the bare baseline; writes docs/bench.png
+bench-load: $(NATIVE) ## `dockgate bench` against a server it starts and the bare baseline; writes docs/bench.png
 	$(BIN)/dockgate bench --start --baseline --pin --prime --duration 10 --plot docs/bench.png --report build/bench.json
 
-bench-replicas: $(STAMP) ## three replicas on a throw-away PostgreSQL: write visibility p50/p99, decisions/s against SQLite
+bench-replicas: $(NATIVE) ## three replicas on a throw-away PostgreSQL: write visibility p50/p99, decisions/s against SQLite
 	$(BIN)/python -m dockgate_server.bench.replicas
 
 bench: bench-glob ## the speed goals: engine, unary and batch gRPC against a bare baseline, p99 (one table, a few minutes)
 	$(BIN)/python -m dockgate_server.bench.suite
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+clean: ## remove the virtualenv, the compiled modules and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/temp.* build/lib.*
+	find server -name '*.so' -delete

@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 
 from dockgate.v1 import admin_pb2, admin_pb2_grpc
+from dockgate_server import native
 from dockgate_server.bench import cedar, engine
 from dockgate_server.bench.fleet import FleetShape, synthetic_fleet
 from dockgate_server.bench.harness import measure
@@ -138,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.scaling > 1:
         rows += _scaling_rows(arguments, progress)
     progress.finish()
+    print(native.describe())
     print(_table(rows))
     if overloads:
         print(format_overload(overloads))
@@ -147,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_overload(bare_overloads))
     if arguments.report:
         report = {
+            "engine": native.describe(),
             "rows": [{**asdict(row), "ratio": row.ratio, "met": row.met} for row in rows],
             "runs": runs,
             "overload": [

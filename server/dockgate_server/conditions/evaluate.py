@@ -103,10 +103,12 @@ def evaluate_condition(condition: CompiledCondition, context: Context, errors: l
     if value is None:
         return clause.qualifier is SetQualifier.FOR_ALL_VALUES or clause.if_exists
     values = (value,) if isinstance(value, str) else value
-    outcomes = (_evaluate_one(condition, spec, item, operands, errors) for item in values)
+    # any()/all() straight over the generator: mypyc compiles that as a loop that stops at the
+    # first deciding value (a generator held in a variable first it would build as a list,
+    # evaluating every value: a later one could add a conversion error)
     if clause.qualifier is SetQualifier.FOR_ANY_VALUE:
-        return any(outcomes)
-    return all(outcomes)  # a single value, or ForAllValues (true for an empty set)
+        return any(_evaluate_one(condition, spec, item, operands, errors) for item in values)
+    return all(_evaluate_one(condition, spec, item, operands, errors) for item in values)
 
 
 def _evaluate_null(condition: CompiledCondition, value: object) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 
 from prometheus_client import values as prometheus_values
 
+from dockgate_server import native
 from dockgate_server.addresses import parse_address
 from dockgate_server.frontends.config import ServeConfig
 from dockgate_server.frontends.door import (
@@ -306,7 +307,7 @@ def _announce(
     announced: dict[str, object] = {key: ports.get(key) for door in DOORS for key in door.announces}
     announced["pid"] = os.getpid()
     announced["workers"] = workers or []
-    log.info("serving", extra={"fields": announced})
+    log.info("serving", extra={"fields": {**announced, "engine": native.describe()}})
     if config.ready_file is not None:
         partial = config.ready_file.with_suffix(".partial")
         partial.write_text(json.dumps(announced))

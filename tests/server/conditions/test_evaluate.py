@@ -651,3 +651,26 @@ def test_parsed_scalars_compare_as_their_types() -> None:
         for variables, clause in _conditions_of(document)
     ]
     assert results == [True, True]
+
+
+# -- set qualifiers stop at the deciding value ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("qualifier", "values", "expected", "reported"),
+    [
+        (ANY, ("5", "five"), True, []),  # the first value decides: the second is never read
+        (ANY, ("five", "5"), True, ["five"]),
+        (ALL, ("4", "five"), False, []),  # the first value fails: the second is never read
+        (ALL, ("5", "five"), False, ["five"]),
+    ],
+)
+def test_a_set_qualifier_reads_values_until_one_decides(
+    qualifier: SetQualifier, values: tuple[str, ...], expected: bool, reported: list[str]
+) -> None:
+    """Only the values read report a conversion error (compiled or not: the evaluator is
+    compiled with mypyc, which must keep `any`/`all` lazy)."""
+    result, errors = evaluate("NumericEquals", ("5",), {"k": values}, qualifier=qualifier)
+    assert result is expected
+    assert [value for value in reported if any(f"`{value}`" in e for e in errors)] == reported
+    assert len(errors) == len(reported)
