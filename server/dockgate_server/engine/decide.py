@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, MutableSet
+from collections.abc import Iterator, Mapping, MutableSet, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -165,23 +165,35 @@ def prepare(
         issued_session=session is not None,
     )
 
-    def pick(index: StatementIndex) -> tuple[CompiledPolicy, ...]:
-        return index.candidates(request) if indexed else index.all()
-
     scp = snapshot.service_control.get(caller.account or "")
     rcp = snapshot.resource_control.get(request.resource_account or "")
     policies = PolicySet(
-        identity=pick(view.identity) if view else (),
+        identity=_pick(view.identity, request, indexed) if view else (),
         resource=question.trust_policy or (repository.policy if repository else None),
         resource_required=question.trust_policy is not None,
-        boundary=_merged(pick(view.boundary)) if view and view.boundary else None,
+        boundary=_merged(_pick(view.boundary, request, indexed))
+        if view and view.boundary
+        else None,
         session=session_policy,
-        service_control=tuple(pick(level) for level in scp) if scp is not None else None,
-        resource_control=tuple(pick(level) for level in rcp) if rcp is not None else None,
+        service_control=_pick_levels(scp, request, indexed) if scp is not None else None,
+        resource_control=_pick_levels(rcp, request, indexed) if rcp is not None else None,
         # the index's slices are exact by action (`StatementIndex.candidates`)
         actions_matched=indexed,
     )
     return request, policies
+
+
+def _pick(index: StatementIndex, request: Request, indexed: bool) -> tuple[CompiledPolicy, ...]:
+    """The index's candidates for `request`, or every statement (the tests' reference path)."""
+    return index.candidates(request) if indexed else index.all()
+
+
+def _pick_levels(
+    levels: Sequence[StatementIndex], request: Request, indexed: bool
+) -> tuple[tuple[CompiledPolicy, ...], ...]:
+    # a list built by a loop, not a generator: no generator object on every call
+    picked = [_pick(level, request, indexed) for level in levels]
+    return tuple(picked)
 
 
 class ContextReads(Mapping[str, ContextValue]):

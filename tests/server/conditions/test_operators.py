@@ -6,7 +6,11 @@ a single-valued key `k`, so each row exercises one operator and the OR / NOR of 
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dockgate_server.conditions.evaluate import compile_condition, evaluate_condition
 from dockgate_server.conditions.operators import NULL, OPERATORS, lookup_operator
@@ -481,3 +485,24 @@ def test_variables_only_in_string_and_arn(name: str) -> None:
 )
 def test_lookup_operator(spelled: str, canonical: str | None) -> None:
     assert lookup_operator(spelled) == canonical
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.sampled_from([4, 6]),
+    request_bits=st.integers(min_value=0, max_value=2**128 - 1),
+    network_bits=st.integers(min_value=0, max_value=2**128 - 1),
+    prefix=st.integers(min_value=0, max_value=128),
+    request_version=st.sampled_from([4, 6]),
+)
+def test_ip_ranges_agree_with_the_standard_library(
+    version: int, request_bits: int, network_bits: int, prefix: int, request_version: int
+) -> None:
+    """`IpAddress` compares integers and masks: exactly `ipaddress`'s membership, versions apart."""
+    width = 32 if version == 4 else 128
+    network = ipaddress.ip_network((network_bits % 2**width, min(prefix, width)), strict=False)
+    request_width = 32 if request_version == 4 else 128
+    request = ipaddress.ip_address(request_bits % 2**request_width)
+    expected = request.version == network.version and request in network
+    check("IpAddress", (str(network),), str(request), expected)
+    check("NotIpAddress", (str(network),), str(request), not expected)
