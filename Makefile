@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 # sources and take precedence on import; without a C compiler setup.py says so and builds none
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	mkdir -p build
-	$(BIN)/python setup.py --quiet build_ext --inplace > build/native.log 2>&1 || { cat build/native.log; exit 1; }
+	$(BIN)/python setup.py --quiet build_ext --inplace --build-temp build/native/temp --build-lib build/native/lib > build/native.log 2>&1 || { cat build/native.log; exit 1; }
 	grep -h '^dockgate:' build/native.log >&2 || true
 	# mypyc rewrites only the modules whose C changed and setuptools copies keep the build's
 	# times: every extension is now current, and its time says so (tests/server/test_native.py)
@@ -82,5 +82,5 @@ bench: bench-glob ## the speed goals: engine, unary and batch gRPC against a bar
 	$(BIN)/python -m dockgate_server.bench.suite
 
 clean: ## remove the virtualenv, the compiled modules and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/temp.* build/lib.*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native build/temp.* build/lib.*
 	find server -name '*.so' -delete
