@@ -26,9 +26,12 @@ $(STAMP): pyproject.toml
 # sources and take precedence on import; without a C compiler setup.py says so and builds none
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	mkdir -p build
+	# the previous extensions go first: a build that makes none (no compiler, or
+	# DOCKGATE_INTERPRETED=1) leaves the sources to run, never an old .so beside a newer source
+	find server -name '*.so' -delete
 	$(BIN)/python setup.py --quiet build_ext --inplace --build-temp build/native/temp --build-lib build/native/lib > build/native.log 2>&1 || { cat build/native.log; exit 1; }
 	grep -h '^dockgate:' build/native.log >&2 || true
-	# mypyc rewrites only the modules whose C changed and setuptools copies keep the build's
+	# mypyc rewrites only the modules whose C changed and setuptools' copies keep the build's
 	# times: every extension is now current, and its time says so (tests/server/test_native.py)
 	find server -name '*.so' -exec touch {} +
 	touch $(NATIVE)
